@@ -1,0 +1,21 @@
+"""fastnn: a compact, fast and transparent neural-network engine for CPUs.
+
+    >>> import fastnn
+    >>> model = fastnn.DeepMLP([784, 256, 128, 10], activation="sigmoid", init="he", seed=0)
+    >>> history = model.fit(X, y, epochs=5, lr=0.1, batch_size=64)      # doctest: +SKIP
+"""
+from ._threads import get_num_threads, set_num_threads
+from .backends import available_backends
+from .callbacks import Callback, EarlyStopping, LambdaCallback
+from .history import History
+from .io import ModelFileError, load_model
+from .models import MLP, DeepMLP
+from .training import TrainingDiverged, TrainingInterrupted
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeepMLP", "MLP", "History", "Callback", "EarlyStopping", "LambdaCallback", "TrainingDiverged",
+    "TrainingInterrupted", "ModelFileError", "load_model", "set_num_threads", "get_num_threads",
+    "available_backends", "__version__",
+]

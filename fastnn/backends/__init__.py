@@ -1,0 +1,50 @@
+"""Kernel dispatch: the "numpy" reference, "numba" and "cython" backends.
+
+``get_backend(name)`` returns a module implementing the kernel contract described in
+``numpy_backend``. ``"auto"`` resolves per workload (see ``choose``): the compiled
+Numba training loop for small networks and mini-batches, the Cython BLAS+OpenMP
+kernels for large full-batch steps (no JIT warm-up), NumPy if nothing compiled is
+available.
+"""
+from __future__ import annotations
+
+import importlib
+
+BACKENDS = ("numpy", "numba", "cython")
+_MODULES = {"numpy": "numpy_backend", "numba": "numba_backend", "cython": "cython_backend"}
+_cache: dict = {}
+_errors: dict = {}
+
+
+def get_backend(name: str):
+    """The kernel module of backend ``name`` (raises a clear error if unavailable)."""
+    if name not in _MODULES:
+        raise ValueError(f"unknown backend {name!r}; choose 'auto' or one of {', '.join(BACKENDS)}")
+    if name not in _cache:
+        try:
+            _cache[name] = importlib.import_module(f".{_MODULES[name]}", __name__)
+        except ImportError as exc:
+            _errors[name] = exc
+            hint = ("the compiled extension is missing: reinstall with `pip install .` "
+                    "(a C compiler is needed when building from source)") if name == "cython" else \
+                   "install numba (`pip install numba`)"
+            raise ImportError(f"fastnn backend {name!r} is not available ({exc}); {hint}") from exc
+    return _cache[name]
+
+
+def available_backends() -> list:
+    """Names of the backends that import on this machine."""
+    out = []
+    for name in BACKENDS:
+        try:
+            get_backend(name)
+            out.append(name)
+        except ImportError:
+            pass
+    return out
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or (name != "auto" and name not in _MODULES):
+        raise ValueError(f"unknown backend {name!r}; choose 'auto' or one of {', '.join(BACKENDS)}")
+    return name

@@ -1,0 +1,39 @@
+"""Cython backend: thin wrappers over the compiled ``fastnn._cykernels`` extension.
+
+The extension calls BLAS (sgemm/dgemm) through ``scipy.linalg.cython_blas`` and runs
+the epilogues in OpenMP ``prange`` loops. The wrappers only translate ``None`` biases;
+shapes, dtypes and contiguity were checked by the caller. Contract: ``numpy_backend``.
+"""
+import numpy as np
+
+from .. import _cykernels as _ck
+
+NAME = "cython"
+
+_NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
+
+
+def dense_forward(X, W, b, A, act, k, alpha):
+    """A := f(X·W + b)"""
+    has_bias = b is not None
+    _ck.dense_forward(X, W, b if has_bias else _NO_BIAS[A.dtype], has_bias, A, act, k, alpha)
+
+
+def weight_grad(X, D, dW, db, scale):
+    """dW := scale·XᵀD; db := scale·Σ_rows D"""
+    has_bias = db is not None
+    _ck.weight_grad(X, D, dW, db if has_bias else _NO_BIAS[dW.dtype], has_bias, scale)
+
+
+def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
+    return _ck.adam_update(P, G, M, V, lr, b1, b2, eps, float(t), wd)
+
+
+activation_grad = _ck.activation_grad
+delta_backward = _ck.delta_backward
+softmax = _ck.softmax
+softmax_cross_entropy = _ck.softmax_cross_entropy
+sigmoid_bce = _ck.sigmoid_bce
+mse = _ck.mse
+sgd_update = _ck.sgd_update
+momentum_update = _ck.momentum_update

@@ -1,0 +1,206 @@
+"""Numba backend: ``@njit(parallel=True)`` loops fused around BLAS GEMMs.
+
+The GEMMs go to BLAS through ``np.matmul(..., out=...)``; everything around them
+(bias, activation, derivative, loss, reductions, optimiser steps) is one parallel
+pass over preallocated buffers. Parallel kernels are *not* cached on disk (the
+thread count may change between processes, see STYLE.md); they compile lazily on
+first use, once per process and dtype. Contract: see ``numpy_backend``.
+"""
+import numpy as np
+from numba import njit, prange
+
+from ._numba_elementwise import (FASTMATH, adam_step, bias_activate_row, mse_row, momentum_step,
+                                 sgd_step, sigmoid_bce_row, softmax_cross_entropy_row, softmax_row,
+                                 times_derivative_row)
+
+NAME = "numba"
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _bias_activate(A, b, has_bias, act, k, alpha):
+    """A := f(A + b)"""
+    for i in prange(A.shape[0]):
+        bias_activate_row(A, b, has_bias, i, act, k, alpha)
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _times_derivative(D, A, act, k, alpha):
+    """D := D ⊙ f'(A)"""
+    for i in prange(D.shape[0]):
+        times_derivative_row(D, A, i, act, k, alpha)
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _softmax_rows(A):
+    """A := softmax(A) row-wise"""
+    for i in prange(A.shape[0]):
+        softmax_row(A, i)
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _softmax_cross_entropy(A, Y, D, scale):
+    """P := softmax(Z); D := scale·(P − Y); loss = Σ Y·(logsumexp(Z) − Z)"""
+    loss = 0.0
+    for i in prange(A.shape[0]):
+        loss += softmax_cross_entropy_row(A, Y, D, i, scale)
+    return loss
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _sigmoid_bce(A, Y, D, k, scale):
+    """P := σ(kZ); D := scale·k(P − Y); loss = Σ softplus(kZ) − Y·kZ"""
+    loss = 0.0
+    for i in prange(A.shape[0]):
+        loss += sigmoid_bce_row(A, Y, D, i, k, scale)
+    return loss
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _mse(A, Y, D, act, k, alpha, scale):
+    """D := scale·2(A − Y)·f'(A); loss = Σ (A − Y)²"""
+    loss = 0.0
+    for i in prange(A.shape[0]):
+        loss += mse_row(A, Y, D, i, act, k, alpha, scale)
+    return loss
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _column_sums(D, out, scale):
+    """out := scale·Σ_rows D (per-thread partial sums over row blocks, then combined)"""
+    n, m = D.shape
+    n_blocks = min(n, 64)
+    partial = np.zeros((n_blocks, m), dtype=np.float64)
+    for blk in prange(n_blocks):
+        lo = blk * n // n_blocks
+        hi = (blk + 1) * n // n_blocks
+        for i in range(lo, hi):
+            for j in range(m):
+                partial[blk, j] += D[i, j]
+    for j in range(m):
+        s = 0.0
+        for blk in range(n_blocks):
+            s += partial[blk, j]
+        out[j] = scale * s
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _scale_inplace(A, scale):
+    """A := scale·A"""
+    flat = A.reshape(-1)
+    for i in prange(flat.size):
+        flat[i] *= scale
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _sgd(P, G, lr, wd):
+    """P += Δ, Δ = −lr·(G + wd·P); returns Σ|Δ|"""
+    total = 0.0
+    for i in prange(P.size):
+        step = sgd_step(P[i], G[i], lr, wd)
+        P[i] += step
+        total += abs(step)
+    return total
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _momentum(P, G, V, lr, mu, wd):
+    """V := mu·V − lr·(G + wd·P); P += V; returns Σ|V|"""
+    total = 0.0
+    for i in prange(P.size):
+        v = momentum_step(P[i], G[i], V[i], lr, mu, wd)
+        V[i] = v
+        P[i] += v
+        total += abs(v)
+    return total
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _adam(P, G, M, V, lr, b1, b2, eps, c1, c2, wd):
+    """bias-corrected Adam step in place; returns Σ|Δ|"""
+    total = 0.0
+    for i in prange(P.size):
+        m, v, step = adam_step(P[i], G[i], M[i], V[i], lr, b1, b2, eps, c1, c2, wd)
+        M[i] = m
+        V[i] = v
+        P[i] += step
+        total += abs(step)
+    return total
+
+
+_NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
+
+
+def _same(*arrays):
+    """Kernels index every array by the first one's shape: refuse mismatches (no out-of-bounds)."""
+    shape = arrays[0].shape
+    for a in arrays[1:]:
+        if a.shape != shape:
+            raise ValueError(f"shape mismatch: {a.shape} vs {shape}")
+
+
+def dense_forward(X, W, b, A, act, k, alpha):
+    """A := f(X·W + b)"""
+    np.matmul(X, W, out=A)
+    has_bias = b is not None
+    if has_bias and b.shape != (A.shape[1],):
+        raise ValueError(f"shape mismatch: bias {b.shape} for {A.shape[1]} units")
+    _bias_activate(A, b if has_bias else _NO_BIAS[A.dtype], has_bias, act, k, alpha)
+
+
+def activation_grad(D, A, act, k, alpha):
+    """D := D ⊙ f'(A)"""
+    _same(D, A)
+    _times_derivative(D, A, act, k, alpha)
+
+
+def delta_backward(Dn, Wn, A, D, act, k, alpha):
+    """D := (Dn·Wnᵀ) ⊙ f'(A)"""
+    np.matmul(Dn, Wn.T, out=D)
+    _same(D, A)
+    _times_derivative(D, A, act, k, alpha)
+
+
+def softmax(A):
+    """A := softmax(A) row-wise"""
+    _softmax_rows(A)
+
+
+def softmax_cross_entropy(A, Y, D, scale):
+    _same(A, Y, D)
+    return float(_softmax_cross_entropy(A, Y, D, scale))
+
+
+def sigmoid_bce(A, Y, D, k, scale):
+    _same(A, Y, D)
+    return float(_sigmoid_bce(A, Y, D, k, scale))
+
+
+def mse(A, Y, D, act, k, alpha, scale):
+    _same(A, Y, D)
+    return float(_mse(A, Y, D, act, k, alpha, scale))
+
+
+def weight_grad(X, D, dW, db, scale):
+    """dW := scale·XᵀD; db := scale·Σ_rows D"""
+    np.matmul(X.T, D, out=dW)
+    if scale != 1.0:
+        _scale_inplace(dW, scale)
+    if db is not None:
+        if db.shape != (D.shape[1],):
+            raise ValueError(f"shape mismatch: bias gradient {db.shape} for {D.shape[1]} units")
+        _column_sums(D, db, scale)
+
+
+def sgd_update(P, G, lr, wd):
+    _same(P, G)
+    return float(_sgd(P, G, lr, wd))
+
+
+def momentum_update(P, G, V, lr, mu, wd):
+    _same(P, G, V)
+    return float(_momentum(P, G, V, lr, mu, wd))
+
+
+def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
+    _same(P, G, M, V)
+    return float(_adam(P, G, M, V, lr, b1, b2, eps, 1.0 - b1 ** t, 1.0 - b2 ** t, wd))

@@ -1,0 +1,251 @@
+"""The two ways a training step is executed, behind one interface.
+
+* ``LoopEngine``: the compiled Numba whole loop (``backends.numba_loop``): one call runs
+  a chunk of steps. Used for small networks and for mini-batches, where Python dispatch
+  would otherwise dominate.
+* ``KernelEngine``: a Python loop calling one backend's kernels (numpy, numba or cython)
+  per layer. Used for large full-batch steps, where the GEMMs dominate and the parallel
+  fused epilogues pay off, and whenever a backend is forced that has no compiled loop.
+
+Both work on the same flat buffers (``theta``, ``grad``, optimiser moments ``m1``/``m2``,
+and a ``work`` vector holding each layer's activations A_l and deltas D_l), so the
+statistics code reads them the same way whichever engine ran the step.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import activations as act_mod
+
+
+FAN_IN, FAN_OUT, W_OFF, B_OFF, A_OFF, D_OFF = range(6)
+MSE, SOFTMAX_CE, SIGMOID_BCE = 0, 1, 2
+OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2}
+
+# Full-batch steps with more multiply-adds than this run through the kernel engine
+# (parallel epilogues); smaller ones through the compiled serial loop.
+LOOP_MAX_WORK = 20_000_000
+
+
+class Buffers:
+    """Flat work buffers for a model and a number of rows per step."""
+
+    def __init__(self, model, rows: int, feature_major: bool = False):
+        self.rows = rows
+        self.feature_major = feature_major
+        L = len(model.layer_dims) - 1
+        self.layout = model._layout.copy()
+        off = 0
+        for l in range(L):
+            fo = int(self.layout[l, FAN_OUT])
+            self.layout[l, A_OFF] = off
+            off += rows * fo
+            self.layout[l, D_OFF] = off
+            off += rows * fo
+        self.work = np.zeros(off, dtype=model.dtype)
+
+    def _block(self, l, which, rows):
+        rows = self.rows if rows is None else rows
+        fo = int(self.layout[l, FAN_OUT])
+        o = int(self.layout[l, which])
+        block = self.work[o:o + rows * fo]
+        return block.reshape(fo, rows).T if self.feature_major else block.reshape(rows, fo)
+
+    def A(self, l, rows=None):
+        """Activations of layer l as (rows, units) (a transposed view for feature-major buffers)."""
+        return self._block(l, A_OFF, rows)
+
+    def D(self, l, rows=None):
+        """Deltas dL/dz of layer l as (rows, units)."""
+        return self._block(l, D_OFF, rows)
+
+
+class _EngineBase:
+    feature_major = False
+    def __init__(self, model, X, Y, labels, batch, optimizer, opt_params, weight_decay, mean_reduction):
+        self.model = model
+        self.X, self.Y, self.labels = X, Y, labels
+        self.batch = batch
+        self.full_batch = batch >= X.shape[0]
+        self.buffers = Buffers(model, batch, feature_major=self.feature_major)
+        self.theta = model._theta
+        self.grad = np.zeros_like(self.theta)
+        self.opt = OPTIMIZERS[optimizer]
+        self.opt_params = opt_params
+        self.m1, self.m2 = model._optimizer_state(optimizer)
+        self.wd = float(weight_decay)
+        self.mean_reduction = mean_reduction
+        self.loss_kind = model._loss_kind
+        self.acts = np.array([a.code for a in model.activations], dtype=np.int64)
+        self.ks = np.array([a.k for a in model.activations], dtype=np.float64)
+        self.alphas = np.array([a.alpha for a in model.activations], dtype=np.float64)
+        self.last_rows = batch
+
+    @property
+    def t(self):
+        return self.model._opt_t
+
+    def _advance_t(self, n):
+        self.model._opt_t += n
+
+
+class LoopEngine(_EngineBase):
+    """Chunks of steps in one compiled call (Numba, serial, cached)."""
+
+    name = "numba-loop"
+    feature_major = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .backends import numba_loop
+
+        self._nl = numba_loop
+        if self.full_batch:
+            self.XT = np.ascontiguousarray(self.X.T)
+        else:
+            n_cols, n_out = self.X.shape[1], self.Y.shape[1]
+            self.Xb = np.zeros(self.batch * n_cols, dtype=self.X.dtype)
+            self.Yb = np.zeros(self.batch * n_out, dtype=self.Y.dtype)
+            self.lb = np.zeros(self.batch, dtype=np.int64)
+
+    def run(self, order, lrs):
+        """Run len(lrs) steps; batches come from ``order`` (sample indices, already positioned
+        at this chunk's first batch). Returns (steps done, summed losses, correct counts, rows)."""
+        n = lrs.size
+        losses = np.zeros(n)
+        correct = np.zeros(n, dtype=np.int64)
+        mu, b1, b2, eps = self.opt_params
+        if self.full_batch:
+            done = self._nl.train_full_batch(
+                self.theta, self.grad, self.m1, self.m2, self.buffers.layout, self.XT, self.Y, self.labels,
+                self.acts, self.ks, self.alphas, self.loss_kind, 1.0 / self.X.shape[0] if self.mean_reduction else 1.0,
+                self.wd, self.opt, lrs, mu, b1, b2, eps, self.t, self.buffers.work, losses, correct)
+            rows = np.full(n, self.X.shape[0])
+        else:
+            done = self._nl.train_minibatch(
+                self.theta, self.grad, self.m1, self.m2, self.buffers.layout, self.X, self.Y, self.labels,
+                order, self.batch, self.acts, self.ks, self.alphas, self.loss_kind, self.mean_reduction,
+                self.wd, self.opt, lrs, mu, b1, b2, eps, self.t, self.buffers.work, self.Xb, self.Yb, self.lb,
+                losses, correct)
+            starts = np.arange(n) * self.batch
+            rows = np.minimum(self.batch, order.size - starts)
+        self.last_rows = int(rows[max(done - 1, 0)]) if done else int(rows[0])
+        if done < n:  # the failing step's loss is kept so the caller can report it
+            self.last_rows = int(rows[done])
+        self._advance_t(done)
+        return int(done), losses, correct, rows
+
+
+class KernelEngine(_EngineBase):
+    """One step at a time from Python, calling a backend's fused kernels per layer."""
+
+    def __init__(self, backend, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.be = backend
+        self.name = f"{backend.NAME}-kernels"
+        model = self.model
+        L = len(model.layer_dims) - 1
+        self.W = [model.weights[l] for l in range(L)]
+        self.b = [model.biases[l] for l in range(L)]
+        self.dW = [model._param_view(self.grad, l, "W") for l in range(L)]
+        self.db = [model._param_view(self.grad, l, "b") for l in range(L)]
+        self.segments = model._segments()  # (offset, size, is_weight)
+        if not self.full_batch:
+            self.Xb = np.zeros((self.batch, self.X.shape[1]), dtype=self.X.dtype)
+            self.Yb = np.zeros((self.batch, self.Y.shape[1]), dtype=self.Y.dtype)
+
+    def _step(self, Xb, Yb, rows, lr, t):
+        be, buf, L = self.be, self.buffers, len(self.W)
+        out_linear = self.loss_kind != MSE
+        for l in range(L):
+            Xin = Xb if l == 0 else buf.A(l - 1, rows)
+            act = act_mod.LINEAR if (out_linear and l == L - 1) else int(self.acts[l])
+            be.dense_forward(Xin, self.W[l], self.b[l], buf.A(l, rows), act, self.ks[l], self.alphas[l])
+        scale = 1.0 / rows if self.mean_reduction else 1.0
+        A_out, D_out = buf.A(L - 1, rows), buf.D(L - 1, rows)
+        if self.loss_kind == SOFTMAX_CE:
+            loss = be.softmax_cross_entropy(A_out, Yb, D_out, scale)
+        elif self.loss_kind == SIGMOID_BCE:
+            loss = be.sigmoid_bce(A_out, Yb, D_out, self.ks[L - 1], scale)
+        else:
+            loss = be.mse(A_out, Yb, D_out, int(self.acts[L - 1]), self.ks[L - 1], self.alphas[L - 1], scale)
+        if not np.isfinite(loss):
+            return loss
+        for l in range(L - 1, -1, -1):
+            Xin = Xb if l == 0 else buf.A(l - 1, rows)
+            be.weight_grad(Xin, buf.D(l, rows), self.dW[l], self.db[l], 1.0)
+            if l > 0:
+                be.delta_backward(buf.D(l, rows), self.W[l], buf.A(l - 1, rows), buf.D(l - 1, rows),
+                                  int(self.acts[l - 1]), self.ks[l - 1], self.alphas[l - 1])
+        mu, b1, b2, eps = self.opt_params
+        for off, size, is_weight in self.segments:
+            sl = slice(off, off + size)
+            wd = self.wd if is_weight else 0.0
+            if self.opt == 0:
+                be.sgd_update(self.theta[sl], self.grad[sl], lr, wd)
+            elif self.opt == 1:
+                be.momentum_update(self.theta[sl], self.grad[sl], self.m1[sl], lr, mu, wd)
+            else:
+                be.adam_update(self.theta[sl], self.grad[sl], self.m1[sl], self.m2[sl], lr, b1, b2, eps, t, wd)
+        return loss
+
+    def _correct(self, rows, labels):
+        if labels.size == 0:
+            return 0
+        A_out = self.buffers.A(len(self.W) - 1, rows)
+        pred = (A_out[:, 0] > 0.5).astype(np.int64) if A_out.shape[1] == 1 else A_out.argmax(axis=1)
+        return int(np.count_nonzero(pred == labels))
+
+    def run(self, order, lrs):
+        n = lrs.size
+        losses = np.zeros(n)
+        correct = np.zeros(n, dtype=np.int64)
+        rows_used = np.zeros(n, dtype=np.int64)
+        done = 0
+        for s in range(n):
+            if self.full_batch:
+                Xb, Yb, lb, rows = self.X, self.Y, self.labels, self.X.shape[0]
+            else:
+                idx = order[s * self.batch:(s + 1) * self.batch]
+                rows = idx.size
+                Xb, Yb = self.Xb[:rows], self.Yb[:rows]
+                np.take(self.X, idx, axis=0, out=Xb)
+                np.take(self.Y, idx, axis=0, out=Yb)
+                lb = self.labels[idx] if self.labels.size else self.labels
+            rows_used[s] = rows
+            self.last_rows = rows
+            loss = self._step(Xb, Yb, rows, float(lrs[s]), self.t + 1)
+            losses[s] = loss
+            correct[s] = self._correct(rows, lb)
+            if not np.isfinite(loss):
+                break
+            self._advance_t(1)
+            done += 1
+        return done, losses, correct, rows_used
+
+
+def choose_engine(backend_name: str, rows: int, full_batch: bool, layer_dims) -> tuple:
+    """(engine kind, backend module or None) for a forced or "auto" backend."""
+    from .backends import get_backend
+
+    work = rows * sum(a * b for a, b in zip(layer_dims[:-1], layer_dims[1:]))
+    small = (not full_batch) or work <= LOOP_MAX_WORK
+    if backend_name == "numpy":
+        return "kernels", get_backend("numpy")
+    if backend_name == "cython":
+        return "kernels", get_backend("cython")
+    if backend_name == "numba":
+        return ("loop", None) if small else ("kernels", get_backend("numba"))
+    # auto
+    if small:
+        try:
+            get_backend("numba")
+            return "loop", None
+        except ImportError:
+            pass
+    for name in ("cython", "numba", "numpy"):
+        try:
+            return "kernels", get_backend(name)
+        except ImportError:
+            continue
+    raise ImportError("no fastnn backend could be imported")  # pragma: no cover

@@ -1,0 +1,321 @@
+"""Cython backend: BLAS GEMMs (scipy.linalg.cython_blas) fused with OpenMP epilogues.
+
+Every kernel has a ``cdef ... noexcept nogil`` core over raw memoryviews and is
+exposed through a thin ``def`` taking C-contiguous memoryviews (the Python layer in
+``fastnn/backends/cython_backend.py`` has checked shapes once). Element-wise maths
+is done in double precision and stored in the array's dtype. Contract: see
+``fastnn/backends/numpy_backend.py``. Compiler directives are set in setup.py.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, tanh, log, log1p, fabs, sqrt
+from libc.stdlib cimport calloc, free
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+cdef enum Act:
+    LINEAR = 0
+    SIGMOID = 1
+    TANH = 2
+    RELU = 3
+    RELU6 = 4
+    LEAKY_RELU = 5
+
+cdef enum BlasTrans:
+    NoTrans = 110  # 'n'
+    Trans = 116    # 't'
+
+# Element-wise loops go parallel only above this many elements (a parallel region
+# costs microseconds; tiny layers are faster serially).
+cdef Py_ssize_t PARALLEL_MIN = 16384
+cdef int _n_threads = 1
+
+
+def set_num_threads(int n):
+    """Number of OpenMP threads used by the element-wise epilogues."""
+    global _n_threads
+    _n_threads = max(1, n)
+
+
+def get_num_threads():
+    return _n_threads
+
+
+cdef inline int _require(bint ok, str what) except -1:
+    if not ok:
+        raise ValueError(f"shape mismatch: {what}")
+    return 0
+
+
+# ---------------------------------------------------------------- scalar maths
+cdef inline double _activate(double z, int act, double k, double alpha) noexcept nogil:
+    """a = f(z)"""
+    if act == SIGMOID:
+        return 1.0 / (1.0 + exp(-k * z))
+    elif act == TANH:
+        return tanh(k * z)
+    elif act == RELU:
+        return z if z > 0.0 else 0.0
+    elif act == RELU6:
+        return 0.0 if z < 0.0 else (6.0 if z > 6.0 else z)
+    elif act == LEAKY_RELU:
+        return z if z > 0.0 else alpha * z
+    return z
+
+
+cdef inline double _derivative(double a, int act, double k, double alpha) noexcept nogil:
+    """f'(z) from the output a = f(z)"""
+    if act == SIGMOID:
+        return k * a * (1.0 - a)
+    elif act == TANH:
+        return k * (1.0 - a * a)
+    elif act == RELU:
+        return 1.0 if a > 0.0 else 0.0
+    elif act == RELU6:
+        return 1.0 if (a > 0.0 and a < 6.0) else 0.0
+    elif act == LEAKY_RELU:
+        return 1.0 if a > 0.0 else alpha
+    return 1.0
+
+
+# ---------------------------------------------------------------- BLAS
+cdef void _gemm(BlasTrans ta, BlasTrans tb, int m, int n, int k, floating alpha,
+                const floating *A, int lda, const floating *B, int ldb,
+                floating beta, floating *C, int ldc) noexcept nogil:
+    """Row-major C := alpha·op(A)·op(B) + beta·C, C is m×n.
+
+    BLAS is column-major: a row-major matrix is its transpose in column-major, so
+    we compute Cᵀ = op(B)ᵀ·op(A)ᵀ by swapping the operands (as scikit-learn does).
+    """
+    cdef char ta_ = ta
+    cdef char tb_ = tb
+    if floating is float:
+        sgemm(&tb_, &ta_, &n, &m, &k, &alpha, <float *> B, &ldb, <float *> A, &lda,
+              &beta, C, &ldc)
+    else:
+        dgemm(&tb_, &ta_, &n, &m, &k, &alpha, <double *> B, &ldb, <double *> A, &lda,
+              &beta, C, &ldc)
+
+
+# ---------------------------------------------------------------- kernels
+cdef void _bias_activate(floating[:, ::1] A, const floating[::1] b, bint has_bias,
+                         int act, double k, double alpha) noexcept nogil:
+    """A := f(A + b)"""
+    cdef Py_ssize_t i, j, n = A.shape[0], m = A.shape[1]
+    cdef double z
+    for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
+        for j in range(m):
+            z = A[i, j]
+            if has_bias:
+                z = z + b[j]
+            A[i, j] = <floating> _activate(z, act, k, alpha)
+
+
+cdef void _times_derivative(floating[:, ::1] D, const floating[:, ::1] A,
+                            int act, double k, double alpha) noexcept nogil:
+    """D := D ⊙ f'(A)"""
+    cdef Py_ssize_t i, j, n = D.shape[0], m = D.shape[1]
+    if act == LINEAR:
+        return
+    for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
+        for j in range(m):
+            D[i, j] = <floating> (D[i, j] * _derivative(A[i, j], act, k, alpha))
+
+
+def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W, const floating[::1] b,
+                  bint has_bias, floating[:, ::1] A, int act, double k, double alpha):
+    """A := f(X·W + b)"""
+    cdef int n = X.shape[0], d = X.shape[1], m = W.shape[1]
+    _require(W.shape[0] == d and A.shape[0] == n and A.shape[1] == m and n > 0 and d > 0 and m > 0,
+             "dense_forward needs X (n, d), W (d, m), A (n, m)")
+    _require(not has_bias or b.shape[0] == m, "dense_forward needs b of length m")
+    with nogil:
+        _gemm(NoTrans, NoTrans, n, m, d, <floating> 1.0, &X[0, 0], d, &W[0, 0], m,
+              <floating> 0.0, &A[0, 0], m)
+        _bias_activate(A, b, has_bias, act, k, alpha)
+
+
+def activation_grad(floating[:, ::1] D, const floating[:, ::1] A, int act, double k, double alpha):
+    """D := D ⊙ f'(A)"""
+    _require(D.shape[0] == A.shape[0] and D.shape[1] == A.shape[1], "activation_grad needs D and A of one shape")
+    with nogil:
+        _times_derivative(D, A, act, k, alpha)
+
+
+def delta_backward(const floating[:, ::1] Dn, const floating[:, ::1] Wn, const floating[:, ::1] A,
+                   floating[:, ::1] D, int act, double k, double alpha):
+    """D := (Dn·Wnᵀ) ⊙ f'(A)"""
+    cdef int n = Dn.shape[0], o = Dn.shape[1], h = Wn.shape[0]
+    _require(Wn.shape[1] == o and A.shape[0] == n and A.shape[1] == h and D.shape[0] == n and D.shape[1] == h
+             and n > 0 and o > 0 and h > 0, "delta_backward needs Dn (n, o), Wn (h, o), A and D (n, h)")
+    with nogil:
+        _gemm(NoTrans, Trans, n, h, o, <floating> 1.0, &Dn[0, 0], o, &Wn[0, 0], o,
+              <floating> 0.0, &D[0, 0], h)
+        _times_derivative(D, A, act, k, alpha)
+
+
+cdef int _same3(const floating[:, ::1] A, const floating[:, ::1] Y, const floating[:, ::1] D) except -1:
+    return _require(A.shape[0] == Y.shape[0] == D.shape[0] and A.shape[1] == Y.shape[1] == D.shape[1]
+                    and A.shape[1] > 0, "loss kernels need A, Y and D of one shape")
+
+
+def softmax(floating[:, ::1] A):
+    """A := softmax(A) row-wise"""
+    cdef Py_ssize_t i, j, n = A.shape[0], m = A.shape[1]
+    _require(m > 0, "softmax needs at least one column")
+    cdef double mx, s, e
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
+            mx = A[i, 0]
+            for j in range(1, m):
+                if A[i, j] > mx:
+                    mx = A[i, j]
+            s = 0.0
+            for j in range(m):
+                s = s + exp(A[i, j] - mx)
+            for j in range(m):
+                A[i, j] = <floating> (exp(A[i, j] - mx) / s)
+
+
+def softmax_cross_entropy(floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1] D, double scale):
+    """P := softmax(Z); D := scale·(P − Y); loss = Σ Y·(logsumexp(Z) − Z)"""
+    cdef Py_ssize_t i, j, n = A.shape[0], m = A.shape[1]
+    cdef double mx, s, lse, z, p, row, loss = 0.0
+    _same3(A, Y, D)
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
+            mx = A[i, 0]
+            for j in range(1, m):
+                if A[i, j] > mx:
+                    mx = A[i, j]
+            s = 0.0
+            for j in range(m):
+                s = s + exp(A[i, j] - mx)
+            lse = log(s)
+            row = 0.0
+            for j in range(m):
+                z = A[i, j] - mx
+                p = exp(z - lse)
+                row = row + Y[i, j] * (lse - z)
+                A[i, j] = <floating> p
+                D[i, j] = <floating> (scale * (p - Y[i, j]))
+            loss += row
+    return loss
+
+
+def sigmoid_bce(floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1] D, double k, double scale):
+    """P := σ(kZ); D := scale·k(P − Y); loss = Σ softplus(kZ) − Y·kZ"""
+    cdef Py_ssize_t i, j, n = A.shape[0], m = A.shape[1]
+    cdef double kz, p, row, loss = 0.0
+    _same3(A, Y, D)
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
+            row = 0.0
+            for j in range(m):
+                kz = k * A[i, j]
+                row = row + (kz if kz > 0.0 else 0.0) + log1p(exp(-fabs(kz))) - Y[i, j] * kz
+                p = 1.0 / (1.0 + exp(-kz))
+                A[i, j] = <floating> p
+                D[i, j] = <floating> (scale * k * (p - Y[i, j]))
+            loss += row
+    return loss
+
+
+def mse(const floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1] D,
+        int act, double k, double alpha, double scale):
+    """D := scale·2(A − Y)·f'(A); loss = Σ (A − Y)²"""
+    cdef Py_ssize_t i, j, n = A.shape[0], m = A.shape[1]
+    cdef double diff, row, loss = 0.0
+    _same3(A, Y, D)
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
+            row = 0.0
+            for j in range(m):
+                diff = A[i, j] - Y[i, j]
+                row = row + diff * diff
+                D[i, j] = <floating> (scale * 2.0 * diff * _derivative(A[i, j], act, k, alpha))
+            loss += row
+    return loss
+
+
+cdef void _column_sums(const floating[:, ::1] D, floating[::1] out, double scale) noexcept nogil:
+    """out := scale·Σ_rows D (per-block partial sums in double, then combined)"""
+    cdef Py_ssize_t n = D.shape[0], m = D.shape[1], blk, i, j, lo, hi
+    cdef Py_ssize_t n_blocks = min(n, 64)
+    cdef double *partial = <double *> calloc(n_blocks * m, sizeof(double))
+    cdef double s
+    if partial == NULL:
+        return
+    for blk in prange(n_blocks, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
+        lo = blk * n // n_blocks
+        hi = (blk + 1) * n // n_blocks
+        for i in range(lo, hi):
+            for j in range(m):
+                partial[blk * m + j] += D[i, j]
+    for j in range(m):
+        s = 0.0
+        for blk in range(n_blocks):
+            s = s + partial[blk * m + j]
+        out[j] = <floating> (scale * s)
+    free(partial)
+
+
+def weight_grad(const floating[:, ::1] X, const floating[:, ::1] D, floating[:, ::1] dW,
+                floating[::1] db, bint has_bias, double scale):
+    """dW := scale·XᵀD; db := scale·Σ_rows D"""
+    cdef int n = X.shape[0], d = X.shape[1], m = D.shape[1]
+    _require(D.shape[0] == n and dW.shape[0] == d and dW.shape[1] == m and n > 0 and d > 0 and m > 0,
+             "weight_grad needs X (n, d), D (n, m), dW (d, m)")
+    _require(not has_bias or db.shape[0] == m, "weight_grad needs db of length m")
+    with nogil:
+        _gemm(Trans, NoTrans, d, m, n, <floating> scale, &X[0, 0], d, &D[0, 0], m,
+              <floating> 0.0, &dW[0, 0], m)
+        if has_bias:
+            _column_sums(D, db, scale)
+
+
+def sgd_update(floating[::1] P, const floating[::1] G, double lr, double wd):
+    """P += Δ, Δ = −lr·(G + wd·P); returns Σ|Δ|"""
+    cdef Py_ssize_t i, n = P.shape[0]
+    cdef double step, total = 0.0
+    _require(G.shape[0] == n, "sgd_update needs P and G of one length")
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n > PARALLEL_MIN):
+            step = -lr * (G[i] + wd * P[i])
+            P[i] = <floating> (P[i] + step)
+            total += fabs(step)
+    return total
+
+
+def momentum_update(floating[::1] P, const floating[::1] G, floating[::1] V,
+                    double lr, double mu, double wd):
+    """V := mu·V − lr·(G + wd·P); P += V; returns Σ|V|"""
+    cdef Py_ssize_t i, n = P.shape[0]
+    cdef double v, total = 0.0
+    _require(G.shape[0] == n and V.shape[0] == n, "momentum_update needs P, G, V of one length")
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n > PARALLEL_MIN):
+            v = mu * V[i] - lr * (G[i] + wd * P[i])
+            V[i] = <floating> v
+            P[i] = <floating> (P[i] + v)
+            total += fabs(v)
+    return total
+
+
+def adam_update(floating[::1] P, const floating[::1] G, floating[::1] M, floating[::1] V,
+                double lr, double b1, double b2, double eps, double t, double wd):
+    """M := b1 M + (1−b1) g; V := b2 V + (1−b2) g²; P -= lr·M̂/(√V̂ + eps), g = G + wd·P"""
+    cdef Py_ssize_t i, n = P.shape[0]
+    cdef double g, m, v, step, total = 0.0
+    cdef double c1 = 1.0 - b1 ** t, c2 = 1.0 - b2 ** t
+    _require(G.shape[0] == n and M.shape[0] == n and V.shape[0] == n, "adam_update needs P, G, M, V of one length")
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n > PARALLEL_MIN):
+            g = G[i] + wd * P[i]
+            m = b1 * M[i] + (1.0 - b1) * g
+            v = b2 * V[i] + (1.0 - b2) * g * g
+            step = -lr * (m / c1) / (sqrt(v / c2) + eps)
+            M[i] = <floating> m
+            V[i] = <floating> v
+            P[i] = <floating> (P[i] + step)
+            total += fabs(step)
+    return total

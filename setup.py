@@ -1,0 +1,43 @@
+"""Build the Cython kernels in kernels/ into the extension ``fastnn._cykernels``.
+
+Compiler directives live here, in one place. Set FASTNN_CYTHON_DEBUG=1 when
+building to turn bounds and wraparound checks on (slow; for debugging only).
+"""
+import os
+import sys
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTNN_CYTHON_DEBUG", "0") not in ("", "0")
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "nonecheck": False,
+}
+
+if sys.platform.startswith("linux"):
+    compile_args = ["-O3", "-fopenmp"]
+    link_args = ["-fopenmp"]
+elif sys.platform == "darwin":  # Apple clang has no OpenMP by default: kernels run serially
+    compile_args, link_args = ["-O3"], []
+else:  # MSVC
+    compile_args, link_args = ["/O2", "/openmp"], []
+
+extensions = [
+    Extension(
+        "fastnn._cykernels",
+        sources=["kernels/_cykernels.pyx"],
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, include_path=["kernels"]))

@@ -1,0 +1,163 @@
+"""Every kernel of the hot-path set, in every backend and dtype, against the NumPy reference."""
+import numpy as np
+import pytest
+
+from fastnn import activations as act_mod
+from fastnn.backends import get_backend
+
+from conftest import BACKENDS, COMPILED, TOL
+
+DTYPES = [np.float32, np.float64]
+ACTS = [(act_mod.LINEAR, 1.0), (act_mod.SIGMOID, 1.0), (act_mod.SIGMOID, 2.5), (act_mod.TANH, 1.0),
+        (act_mod.TANH, 0.5), (act_mod.RELU, 1.0), (act_mod.RELU6, 1.0), (act_mod.LEAKY_RELU, 1.0)]
+REF = get_backend("numpy")
+
+
+def _data(rng, dtype, n=37, d=11, m=6, spread=3.0):
+    X = (rng.standard_normal((n, d)) * spread).astype(dtype)
+    W = rng.standard_normal((d, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    return X, W, b
+
+
+def _close(a, b, dtype):
+    np.testing.assert_allclose(a, b, **TOL[dtype])
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act,k", ACTS)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_dense_forward(backend, dtype, act, k, with_bias, rng):
+    be = get_backend(backend)
+    X, W, b = _data(rng, dtype)
+    b = b if with_bias else None
+    A_ref = np.empty((X.shape[0], W.shape[1]), dtype)
+    A = np.full_like(A_ref, np.nan)
+    REF.dense_forward(X, W, b, A_ref, act, k, 0.1)
+    be.dense_forward(X, W, b, A, act, k, 0.1)
+    _close(A, A_ref, dtype)
+    # relu6 must actually clip in this test
+    if act == act_mod.RELU6:
+        assert A_ref.max() == 6.0
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act,k", ACTS)
+def test_activation_grad_and_delta_backward(backend, dtype, act, k, rng):
+    be = get_backend(backend)
+    X, W, b = _data(rng, dtype)
+    A = np.empty((X.shape[0], W.shape[1]), dtype)
+    REF.dense_forward(X, W, b, A, act, k, 0.1)
+    D0 = rng.standard_normal(A.shape).astype(dtype)
+    D_ref, D = D0.copy(), D0.copy()
+    REF.activation_grad(D_ref, A, act, k, 0.1)
+    be.activation_grad(D, A, act, k, 0.1)
+    _close(D, D_ref, dtype)
+    Wn = rng.standard_normal((W.shape[1], 3)).astype(dtype)
+    Dn = rng.standard_normal((X.shape[0], 3)).astype(dtype)
+    out_ref, out = np.empty_like(A), np.full_like(A, np.nan)
+    REF.delta_backward(Dn, Wn, A, out_ref, act, k, 0.1)
+    be.delta_backward(Dn, Wn, A, out, act, k, 0.1)
+    _close(out, out_ref, dtype)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("scale", [1.0, 1 / 37])
+def test_loss_kernels(backend, dtype, scale, rng):
+    be = get_backend(backend)
+    n, m = 37, 6
+    Z = (rng.standard_normal((n, m)) * 30).astype(dtype)  # large logits: needs log-sum-exp
+    labels = rng.integers(0, m, n)
+    Y = np.eye(m, dtype=dtype)[labels]
+    for name, args in [("softmax_cross_entropy", (scale,)), ("sigmoid_bce", (1.7, scale))]:
+        A_ref, A = Z.copy(), Z.copy()
+        D_ref, D = np.empty_like(Z), np.full_like(Z, np.nan)
+        loss_ref = getattr(REF, name)(A_ref, Y, D_ref, *args)
+        loss = getattr(be, name)(A, Y, D, *args)
+        assert np.isfinite(loss_ref)
+        np.testing.assert_allclose(loss, loss_ref, rtol=TOL[dtype]["rtol"] * 10)
+        _close(A, A_ref, dtype)
+        _close(D, D_ref, dtype)
+    for act, k in ACTS:
+        A = np.empty_like(Z)
+        REF.dense_forward(Z, np.eye(m, dtype=dtype), None, A, act, k, 0.1)
+        D_ref, D = np.empty_like(Z), np.full_like(Z, np.nan)
+        loss_ref = REF.mse(A, Y, D_ref, act, k, 0.1, scale)
+        loss = be.mse(A, Y, D, act, k, 0.1, scale)
+        np.testing.assert_allclose(loss, loss_ref, rtol=TOL[dtype]["rtol"] * 10)
+        _close(D, D_ref, dtype)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax(backend, dtype, rng):
+    Z = (rng.standard_normal((9, 5)) * 50).astype(dtype)
+    A_ref, A = Z.copy(), Z.copy()
+    REF.softmax(A_ref)
+    get_backend(backend).softmax(A)
+    _close(A, A_ref, dtype)
+    np.testing.assert_allclose(A.sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("scale", [1.0, 0.125])
+@pytest.mark.parametrize("n", [5, 300])
+def test_weight_grad(backend, dtype, scale, n, rng):
+    be = get_backend(backend)
+    X = rng.standard_normal((n, 7)).astype(dtype)
+    D = rng.standard_normal((n, 4)).astype(dtype)
+    dW_ref, db_ref = np.empty((7, 4), dtype), np.empty(4, dtype)
+    dW, db = np.full_like(dW_ref, np.nan), np.full_like(db_ref, np.nan)
+    REF.weight_grad(X, D, dW_ref, db_ref, scale)
+    be.weight_grad(X, D, dW, db, scale)
+    tol = dict(rtol=TOL[dtype]["rtol"] * 20, atol=TOL[dtype]["atol"] * 50)
+    np.testing.assert_allclose(dW, dW_ref, **tol)
+    np.testing.assert_allclose(db, db_ref, **tol)
+    dW2 = np.full_like(dW_ref, np.nan)
+    be.weight_grad(X, D, dW2, None, scale)  # no bias
+    np.testing.assert_allclose(dW2, dW_ref, **tol)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [13, 40000])  # serial and parallel paths
+def test_optimizer_updates(backend, dtype, size, rng):
+    be = get_backend(backend)
+    P0 = rng.standard_normal(size).astype(dtype)
+    G = rng.standard_normal(size).astype(dtype)
+    M0 = rng.standard_normal(size).astype(dtype) * 0.1
+    V0 = np.abs(rng.standard_normal(size)).astype(dtype) * 0.1
+    tol = dict(rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)
+    cases = [
+        ("sgd_update", lambda P, M, V: (P, G, 0.1, 0.01)),
+        ("momentum_update", lambda P, M, V: (P, G, M, 0.1, 0.9, 0.01)),
+        ("adam_update", lambda P, M, V: (P, G, M, V, 0.01, 0.9, 0.999, 1e-8, 3, 0.01)),
+    ]
+    for name, make_args in cases:
+        P_ref, M_ref, V_ref = P0.copy(), M0.copy(), V0.copy()
+        P, M, V = P0.copy(), M0.copy(), V0.copy()
+        total_ref = getattr(REF, name)(*make_args(P_ref, M_ref, V_ref))
+        total = getattr(be, name)(*make_args(P, M, V))
+        np.testing.assert_allclose(P, P_ref, **tol)
+        np.testing.assert_allclose(M, M_ref, **tol)
+        np.testing.assert_allclose(V, V_ref, **tol)
+        np.testing.assert_allclose(total, total_ref, rtol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kernels_refuse_mismatched_shapes(backend):
+    """Kernels never read out of bounds: wrong shapes raise instead of crashing."""
+    be = get_backend(backend)
+    X = np.ones((4, 3))
+    with pytest.raises(ValueError):
+        be.dense_forward(X, np.ones((5, 2)), None, np.ones((4, 2)), 1, 1.0, 0.1)
+    with pytest.raises(ValueError):
+        be.softmax_cross_entropy(np.ones((4, 3)), np.ones((3, 3)), np.ones((4, 3)), 1.0)
+    with pytest.raises(ValueError):
+        be.weight_grad(X, np.ones((5, 2)), np.ones((3, 2)), None, 1.0)
+    with pytest.raises(ValueError):
+        be.sgd_update(np.ones(5), np.ones(4), 0.1, 0.0)

@@ -1,0 +1,185 @@
+"""Training: a step by hand, identical trajectories across backends/engines, learning, control flow."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import engines
+from fastnn.callbacks import Callback
+
+from conftest import BACKENDS
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def test_one_sgd_step_by_hand():
+    """784-256-128-10-style net in miniature: sigmoid everywhere, MSE, no bias, lr·Σ."""
+    X = np.array([[0.5, -1.0], [1.5, 0.25], [-0.5, 0.75]])
+    y = np.array([0, 1, 1])
+    T = np.eye(2)[y]
+    W1 = np.array([[0.1, -0.2], [0.3, 0.4]])
+    W2 = np.array([[0.5, -0.6], [-0.7, 0.8]])
+    lr = 0.1
+    # by hand: loss Σ(a2 − t)², δ2 = 2(a2 − t)·a2(1 − a2), δ1 = δ2·W2ᵀ·a1(1 − a1)
+    a1 = _sigmoid(X @ W1)
+    a2 = _sigmoid(a1 @ W2)
+    d2 = 2 * (a2 - T) * a2 * (1 - a2)
+    d1 = (d2 @ W2.T) * a1 * (1 - a1)
+    W1_new, W2_new = W1 - lr * X.T @ d1, W2 - lr * a1.T @ d2
+    for backend in BACKENDS:
+        model = fastnn.DeepMLP([2, 2, 2], activation="sigmoid", output="sigmoid", loss="mse", bias=False,
+                               dtype=np.float64, backend=backend)
+        model.set_params([W1, W2])
+        h = model.fit(X, y, iterations=1, lr=lr, reduction="sum", progress=False)
+        np.testing.assert_allclose(model.weights[0], W1_new, rtol=1e-13)
+        np.testing.assert_allclose(model.weights[1], W2_new, rtol=1e-13)
+        assert h.loss[0] == pytest.approx(np.sum((a2 - T) ** 2) / 3, rel=1e-13)
+
+
+def _engines_params():
+    out = [("numpy", None), ("cython", None), ("numba", "kernels"), ("numba", "loop")]
+    return [p for p in out if p[0] in BACKENDS]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_same_trajectory_on_every_backend(optimizer, batch_size, moons, monkeypatch):
+    X, y = moons[0][:100], moons[1][:100]
+    results = {}
+    for backend, engine in _engines_params():
+        monkeypatch.setattr(engines, "LOOP_MAX_WORK", 0 if engine == "kernels" else 10**12)
+        if engine == "kernels" and batch_size is not None:
+            continue  # the numba backend always uses its compiled loop for mini-batches
+        model = fastnn.DeepMLP([2, 6, 5, 2], activation=["tanh", "relu"], k=[1.3, 1.0], init="he",
+                               dtype=np.float64, backend=backend, seed=7)
+        h = model.fit(X, y, iterations=50, lr=0.05, batch_size=batch_size, optimizer=optimizer,
+                      weight_decay=1e-3, seed=3, progress=False)
+        assert h.steps == 50
+        results[f"{backend}-{engine}"] = (model.params.copy(), np.array(h.step_loss))
+    ref_theta, ref_loss = results.pop("numpy-None")
+    assert len(results) >= 1
+    for name, (theta, loss) in results.items():
+        np.testing.assert_allclose(theta, ref_theta, rtol=1e-10, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-10, err_msg=name)
+
+
+def test_learns_moons(moons):
+    X, y = moons
+    model = fastnn.DeepMLP([2, 16, 16, 2], activation="tanh", init="xavier", seed=0)
+    model.fit(X[:800], y[:800], epochs=300, lr=0.1, batch_size=32, optimizer="momentum", progress=False)
+    assert model.score(X[800:], y[800:]) >= 0.97
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_seeded_runs_are_reproducible_bit_for_bit(backend, moons):
+    X, y = moons[0][:200], moons[1][:200]
+    thetas = []
+    for _ in range(2):
+        model = fastnn.DeepMLP([2, 8, 2], activation="tanh", seed=5, backend=backend)
+        model.fit(X, y, epochs=3, batch_size=20, lr=0.1, seed=11, progress=False)
+        thetas.append(model.params.copy())
+    assert np.array_equal(thetas[0], thetas[1])
+
+
+def test_history_and_validation(moons):
+    X, y = moons
+    model = fastnn.MLP(2, 8, 2, activation="tanh", seed=0)
+    h = model.fit(X[:600], y[:600], epochs=4, batch_size=100, lr=0.2, validation_data=(X[600:], y[600:]),
+                  progress=False)
+    assert len(h.loss) == len(h.accuracy) == len(h.val_loss) == len(h.val_accuracy) == 4
+    assert len(h.step_loss) == len(h.lr) == 24 and h.steps == 24 and h.epochs == 4
+    assert h.loss[-1] < h.loss[0]
+    assert 0 <= h.val_accuracy[-1] <= 1
+    assert h.as_dict()["steps"] == 24
+
+
+def test_divergence_stops_with_a_clear_error(moons):
+    X, y = moons[0][:100], moons[1][:100]
+    model = fastnn.DeepMLP([2, 8, 2], activation="relu", output="linear", loss="mse", seed=0,
+                           dtype=np.float64)
+    Y = np.eye(2)[y] * 1e3
+    with pytest.raises(fastnn.TrainingDiverged, match="NaN in activations — lower the learning rate") as info:
+        model.fit(X, Y, iterations=500, lr=10.0, reduction="sum", progress=False)
+    h = info.value.history
+    assert h.stopped == "diverged" and 0 < h.steps < 500
+    assert np.all(np.isfinite(model.params))
+    model2 = fastnn.DeepMLP([2, 8, 2], activation="relu", output="linear", loss="mse", seed=0, dtype=np.float64)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        h2 = model2.fit(X, Y, iterations=500, lr=10.0, reduction="sum", progress=False, on_divergence="stop")
+    assert h2.stopped == "diverged" and h2.steps == h.steps
+
+
+def test_early_stopping_restores_best(moons):
+    X, y = moons
+    model = fastnn.MLP(2, 4, 2, activation="tanh", seed=0)
+    stopper = fastnn.EarlyStopping(monitor="val_loss", patience=2, min_delta=1e9)
+    h = model.fit(X[:500], y[:500], epochs=50, batch_size=50, lr=0.1, validation_data=(X[500:], y[500:]),
+                  callbacks=[stopper], progress=False)
+    assert h.stopped == "early_stopping" and h.epochs == 3
+
+
+def test_interrupt_keeps_model_and_history(moons):
+    X, y = moons[0][:100], moons[1][:100]
+
+    class StopAt(Callback):
+        def on_step_end(self, trainer, step, logs):
+            if step == 4:
+                raise KeyboardInterrupt
+
+    ref = fastnn.DeepMLP([2, 5, 2], activation="tanh", seed=2, dtype=np.float64)
+    ref.fit(X, y, iterations=5, lr=0.1, progress=False)
+    model = fastnn.DeepMLP([2, 5, 2], activation="tanh", seed=2, dtype=np.float64)
+    with pytest.raises(fastnn.TrainingInterrupted) as info:
+        model.fit(X, y, iterations=100, lr=0.1, callbacks=[StopAt()], progress=False)
+    h = info.value.history
+    assert h.stopped == "interrupted" and h.steps == 5 and len(h.loss) == 5
+    np.testing.assert_array_equal(model.params, ref.params)
+    assert model.history_ is h
+
+
+def test_record_layers(moons):
+    X, y = moons[0][:200], moons[1][:200]
+    model = fastnn.DeepMLP([2, 9, 6, 2], activation="relu", init="he", seed=0)
+    h = model.fit(X, y, iterations=30, lr=0.1, record="layers", record_every=10, progress=False)
+    assert h.record_steps == [0, 10, 20]
+    layers = h.layers
+    assert layers["act_mean"].shape == (3, 3)
+    assert np.all(layers["update_magnitude"] > 0)
+    assert len(h.snapshots[0]["weight_unit_mean"][0]) == 2 and len(h.snapshots[0]["act_unit_mean"][1]) == 6
+    # dead units: a ReLU layer with very negative biases is dead for every input
+    dead = fastnn.DeepMLP([2, 9, 2], activation="relu", seed=0)
+    dead.biases[0][:4] = -100
+    hd = dead.fit(X, y, iterations=2, lr=0.01, record="layers", record_every=1, progress=False)
+    assert hd.layers["dead_units"][0][0] >= 4
+
+
+def test_schedules():
+    from fastnn.schedules import learning_rates
+
+    lrs = learning_rates(("cosine", {"lr_min": 0.1, "cycles": 2}), 1.0, 100)
+    assert lrs[0] == pytest.approx(1.0) and lrs[50] == pytest.approx(1.0)
+    assert lrs[25] == pytest.approx(0.55) and lrs.min() >= 0.1
+    assert learning_rates(("step", {"step_size": 10, "gamma": 0.5}), 1.0, 30)[25] == 0.25
+    with pytest.raises(ValueError, match="unknown schedule"):
+        learning_rates("nope", 1.0, 10)
+
+
+def test_sum_and_mean_reduction_relate_by_n(moons):
+    X, y = moons[0][:64], moons[1][:64]
+    a = fastnn.MLP(2, 4, 2, seed=1, dtype=np.float64)
+    b = fastnn.MLP(2, 4, 2, seed=1, dtype=np.float64)
+    a.fit(X, y, iterations=3, lr=0.01, reduction="sum", progress=False)
+    b.fit(X, y, iterations=3, lr=0.01 * 64, reduction="mean", progress=False)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-12)
+
+
+def test_set_num_threads():
+    n = fastnn.set_num_threads(1)
+    assert n == 1 and fastnn.get_num_threads() == 1
+    from threadpoolctl import threadpool_info
+
+    assert all(info["num_threads"] == 1 for info in threadpool_info() if info["user_api"] == "blas")
+    fastnn.set_num_threads(2)
+    with pytest.raises(ValueError):
+        fastnn.set_num_threads(0)
