@@ -30,7 +30,9 @@ LOOP_MAX_WORK = 20_000_000
 class Buffers:
     """Flat work buffers for a model and a number of rows per step."""
 
-    def __init__(self, model, rows: int, feature_major: bool = False):
+    def __init__(self, model, rows: int, feature_major: bool = False, share_deltas: bool = False):
+        """share_deltas: hidden layers' deltas overwrite their activations (the backward pass
+        no longer needs A_l once D_l exists), halving the memory of large full-batch steps."""
         self.rows = rows
         self.feature_major = feature_major
         L = len(model.layer_dims) - 1
@@ -40,8 +42,11 @@ class Buffers:
             fo = int(self.layout[l, FAN_OUT])
             self.layout[l, A_OFF] = off
             off += rows * fo
-            self.layout[l, D_OFF] = off
-            off += rows * fo
+            if share_deltas and l < L - 1:
+                self.layout[l, D_OFF] = self.layout[l, A_OFF]
+            else:
+                self.layout[l, D_OFF] = off
+                off += rows * fo
         self.work = np.zeros(off, dtype=model.dtype)
 
     def _block(self, l, which, rows):
@@ -62,12 +67,14 @@ class Buffers:
 
 class _EngineBase:
     feature_major = False
-    def __init__(self, model, X, Y, labels, batch, optimizer, opt_params, weight_decay, mean_reduction):
+    def __init__(self, model, X, Y, labels, batch, optimizer, opt_params, weight_decay, mean_reduction,
+                 share_deltas=False):
         self.model = model
         self.X, self.Y, self.labels = X, Y, labels
         self.batch = batch
         self.full_batch = batch >= X.shape[0]
-        self.buffers = Buffers(model, batch, feature_major=self.feature_major)
+        self.buffers = Buffers(model, batch, feature_major=self.feature_major,
+                               share_deltas=share_deltas and not self.feature_major)
         self.theta = model._theta
         self.grad = np.zeros_like(self.theta)
         self.opt = OPTIMIZERS[optimizer]

@@ -89,7 +89,8 @@ def fit(model, X, y, *, epochs=None, iterations=None, lr=0.01, batch_size=None, 
     kind, backend = choose_engine(model.backend, batch, full_batch, model.layer_dims)
     opt_params = (float(momentum), float(betas[0]), float(betas[1]), float(eps))
     args = (model, X, Y, labels, batch, optimizer, opt_params, weight_decay, reduction == "mean")
-    engine = LoopEngine(*args) if kind == "loop" else KernelEngine(backend, *args)
+    # without layer recording nobody reads the activations after the backward pass
+    engine = LoopEngine(*args) if kind == "loop" else KernelEngine(backend, *args, share_deltas=record is None)
 
     history = History()
     history.params = dict(lr=lr, batch_size=batch_size, reduction=reduction, optimizer=optimizer,

@@ -6,6 +6,14 @@ import numbers
 import numpy as np
 
 
+def all_finite(A, block_rows=4096) -> bool:
+    """np.isfinite(A).all() without a full-size temporary (checked in row blocks)."""
+    for start in range(0, A.shape[0], block_rows):
+        if not np.isfinite(A[start:start + block_rows]).all():
+            return False
+    return True
+
+
 def check_X(X, n_features=None, dtype=np.float32, name="X") -> np.ndarray:
     """A C-contiguous 2-D array of ``dtype`` with finite values (copied only if needed)."""
     if isinstance(X, (str, bytes)) or X is None:
@@ -27,7 +35,7 @@ def check_X(X, n_features=None, dtype=np.float32, name="X") -> np.ndarray:
         raise ValueError(f"{name} has {X.shape[1]} features but the model expects {n_features} "
                          f"(its first layer has {n_features} inputs)")
     X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         bad = np.argwhere(~np.isfinite(X))[0]
         raise ValueError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
                          "clean or impute the data before training")

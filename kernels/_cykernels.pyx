@@ -9,7 +9,7 @@ is done in double precision and stored in the array's dtype. Contract: see
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, tanh, log, log1p, fabs, sqrt
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 cdef enum Act:
@@ -141,16 +141,38 @@ def activation_grad(floating[:, ::1] D, const floating[:, ::1] A, int act, doubl
         _times_derivative(D, A, act, k, alpha)
 
 
+cdef Py_ssize_t DELTA_BLOCK_ROWS = 1024
+
+
 def delta_backward(const floating[:, ::1] Dn, const floating[:, ::1] Wn, const floating[:, ::1] A,
                    floating[:, ::1] D, int act, double k, double alpha):
-    """D := (Dn·Wnᵀ) ⊙ f'(A)"""
+    """D := (Dn·Wnᵀ) ⊙ f'(A); D may be A itself (computed in row blocks through a small buffer)"""
     cdef int n = Dn.shape[0], o = Dn.shape[1], h = Wn.shape[0]
+    cdef int r0, rb, i, j, block
+    cdef floating *tmp
     _require(Wn.shape[1] == o and A.shape[0] == n and A.shape[1] == h and D.shape[0] == n and D.shape[1] == h
              and n > 0 and o > 0 and h > 0, "delta_backward needs Dn (n, o), Wn (h, o), A and D (n, h)")
+    if <const void *> &D[0, 0] != <const void *> &A[0, 0]:
+        with nogil:
+            _gemm(NoTrans, Trans, n, h, o, <floating> 1.0, &Dn[0, 0], o, &Wn[0, 0], o,
+                  <floating> 0.0, &D[0, 0], h)
+            _times_derivative(D, A, act, k, alpha)
+        return
+    block = <int> min(DELTA_BLOCK_ROWS, n)
+    tmp = <floating *> malloc(block * h * sizeof(floating))
+    if tmp == NULL:
+        raise MemoryError("delta_backward: cannot allocate its row buffer")
+    r0 = 0
     with nogil:
-        _gemm(NoTrans, Trans, n, h, o, <floating> 1.0, &Dn[0, 0], o, &Wn[0, 0], o,
-              <floating> 0.0, &D[0, 0], h)
-        _times_derivative(D, A, act, k, alpha)
+        while r0 < n:
+            rb = min(block, n - r0)
+            _gemm(NoTrans, Trans, rb, h, o, <floating> 1.0, &Dn[r0, 0], o, &Wn[0, 0], o,
+                  <floating> 0.0, tmp, h)
+            for i in prange(rb, schedule="static", num_threads=_n_threads, use_threads_if=rb * h > PARALLEL_MIN):
+                for j in range(h):
+                    D[r0 + i, j] = <floating> (tmp[i * h + j] * _derivative(A[r0 + i, j], act, k, alpha))
+            r0 = r0 + rb
+    free(tmp)
 
 
 cdef int _same3(const floating[:, ::1] A, const floating[:, ::1] Y, const floating[:, ::1] D) except -1:

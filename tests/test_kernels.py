@@ -161,3 +161,18 @@ def test_kernels_refuse_mismatched_shapes(backend):
         be.weight_grad(X, np.ones((5, 2)), np.ones((3, 2)), None, 1.0)
     with pytest.raises(ValueError):
         be.sgd_update(np.ones(5), np.ones(4), 0.1, 0.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_delta_backward_in_place_over_the_activations(backend, dtype, rng):
+    """Large full-batch steps write each hidden delta over its activations (row blocks)."""
+    be = get_backend(backend)
+    n, h, o = 2500, 9, 4  # several row blocks
+    A = rng.uniform(0.05, 0.95, (n, h)).astype(dtype)
+    Wn = rng.standard_normal((h, o)).astype(dtype)
+    Dn = rng.standard_normal((n, o)).astype(dtype)
+    expected = np.empty_like(A)
+    REF.delta_backward(Dn, Wn, A, expected, act_mod.SIGMOID, 1.5, 0.1)
+    be.delta_backward(Dn, Wn, A, A, act_mod.SIGMOID, 1.5, 0.1)
+    np.testing.assert_allclose(A, expected, rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)

@@ -88,6 +88,13 @@ def times_derivative_row(D, A, i, act, k, alpha):
 
 
 @njit(fastmath=FASTMATH, cache=True, inline="always")
+def product_derivative_row(T, A, D, i, act, k, alpha):
+    """D[i] := T[i] ⊙ f'(A[i]) (D may be A: each element is read before it is written)"""
+    for j in range(D.shape[1]):
+        D[i, j] = T[i, j] * derivative(A[i, j], act, k, alpha)
+
+
+@njit(fastmath=FASTMATH, cache=True, inline="always")
 def softmax_row(A, i):
     """A[i] := softmax(A[i])"""
     m = A.shape[1]

@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._numba_elementwise import (FASTMATH, adam_step, bias_activate_row, mse_row, momentum_step,
+                                 product_derivative_row,
                                  sgd_step, sigmoid_bce_row, softmax_cross_entropy_row, softmax_row,
                                  times_derivative_row)
 
@@ -28,6 +29,13 @@ def _times_derivative(D, A, act, k, alpha):
     """D := D ⊙ f'(A)"""
     for i in prange(D.shape[0]):
         times_derivative_row(D, A, i, act, k, alpha)
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _product_derivative(T, A, D, act, k, alpha):
+    """D := T ⊙ f'(A) (D may be A)"""
+    for i in prange(D.shape[0]):
+        product_derivative_row(T, A, D, i, act, k, alpha)
 
 
 @njit(parallel=True, fastmath=FASTMATH)
@@ -153,11 +161,22 @@ def activation_grad(D, A, act, k, alpha):
     _times_derivative(D, A, act, k, alpha)
 
 
+DELTA_BLOCK_ROWS = 1024
+
+
 def delta_backward(Dn, Wn, A, D, act, k, alpha):
-    """D := (Dn·Wnᵀ) ⊙ f'(A)"""
-    np.matmul(Dn, Wn.T, out=D)
+    """D := (Dn·Wnᵀ) ⊙ f'(A); D may be A itself (then computed in row blocks)"""
     _same(D, A)
-    _times_derivative(D, A, act, k, alpha)
+    if not np.shares_memory(D, A):
+        np.matmul(Dn, Wn.T, out=D)
+        _times_derivative(D, A, act, k, alpha)
+        return
+    n = D.shape[0]
+    tmp = np.empty((min(DELTA_BLOCK_ROWS, n), D.shape[1]), dtype=D.dtype)
+    for r0 in range(0, n, DELTA_BLOCK_ROWS):
+        rb = min(DELTA_BLOCK_ROWS, n - r0)
+        np.matmul(Dn[r0:r0 + rb], Wn.T, out=tmp[:rb])
+        _product_derivative(tmp[:rb], A[r0:r0 + rb], D[r0:r0 + rb], act, k, alpha)
 
 
 def softmax(A):

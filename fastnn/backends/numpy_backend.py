@@ -5,7 +5,7 @@ C-contiguity before any of these is called; outputs are preallocated buffers):
 
     dense_forward(X, W, b, A, act, k, alpha)          A := f(X·W + b)           (b may be None)
     activation_grad(D, A, act, k, alpha)              D := D ⊙ f'(A)            (in place)
-    delta_backward(Dn, Wn, A, D, act, k, alpha)       D := (Dn·Wnᵀ) ⊙ f'(A)
+    delta_backward(Dn, Wn, A, D, act, k, alpha)       D := (Dn·Wnᵀ) ⊙ f'(A)     (D may be A itself)
     softmax(A)                                        A := softmax(A) row-wise  (in place)
     softmax_cross_entropy(A, Y, D, scale) -> loss     A: logits in, probabilities out;
                                                       D := scale·(P − Y); loss = Σ −Y log P
