@@ -21,9 +21,13 @@ DIRECTIVES = {
     "nonecheck": False,
 }
 
+libraries = []
 if sys.platform.startswith("linux"):
-    compile_args = ["-O3", "-fopenmp"]
+    # -fno-math-errno lets GCC vectorise exp/tanh through glibc's libmvec (kernels/simd_math.h);
+    # unlike -ffast-math it keeps NaN/inf semantics, which divergence detection relies on.
+    compile_args = ["-O3", "-fopenmp", "-fno-math-errno"]
     link_args = ["-fopenmp"]
+    libraries = ["mvec"]
 elif sys.platform == "darwin":  # Apple clang has no OpenMP by default: kernels run serially
     compile_args, link_args = ["-O3"], []
 else:  # MSVC
@@ -33,7 +37,9 @@ extensions = [
     Extension(
         "fastnn._cykernels",
         sources=["kernels/_cykernels.pyx"],
-        include_dirs=[numpy.get_include()],
+        include_dirs=[numpy.get_include(), "kernels"],
+        depends=["kernels/epilogue.h", "kernels/simd_math.h"],
+        libraries=libraries,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,

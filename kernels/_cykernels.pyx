@@ -12,6 +12,14 @@ from libc.math cimport exp, tanh, log, log1p, fabs, sqrt
 from libc.stdlib cimport calloc, free, malloc
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
+cdef extern from "epilogue.h":
+    void fastnn_activate_rows_f(float *a, const float *b, long rows, long m, int act, float k, float alpha) nogil
+    void fastnn_activate_rows_d(double *a, const double *b, long rows, long m, int act, double k, double alpha) nogil
+    void fastnn_derivative_rows_f(float *d, const float *t, const float *a, long rows, long m,
+                                  int act, float k, float alpha) nogil
+    void fastnn_derivative_rows_d(double *d, const double *t, const double *a, long rows, long m,
+                                  int act, double k, double alpha) nogil
+
 cdef enum Act:
     LINEAR = 0
     SIGMOID = 1
@@ -97,28 +105,54 @@ cdef void _gemm(BlasTrans ta, BlasTrans tb, int m, int n, int k, floating alpha,
 
 
 # ---------------------------------------------------------------- kernels
+cdef inline void _activate_rows(floating *a, const floating *b, Py_ssize_t rows, Py_ssize_t m,
+                                int act, double k, double alpha) noexcept nogil:
+    """rows×m block: a := f(a + b) (vectorised C epilogue)"""
+    if floating is float:
+        fastnn_activate_rows_f(a, b, rows, m, act, <float> k, <float> alpha)
+    else:
+        fastnn_activate_rows_d(a, b, rows, m, act, k, alpha)
+
+
+cdef inline void _derivative_rows(floating *d, const floating *t, const floating *a, Py_ssize_t rows,
+                                  Py_ssize_t m, int act, double k, double alpha) noexcept nogil:
+    """rows×m block: d := t ⊙ f'(a) (vectorised C epilogue; d may alias t or a)"""
+    if floating is float:
+        fastnn_derivative_rows_f(d, t, a, rows, m, act, <float> k, <float> alpha)
+    else:
+        fastnn_derivative_rows_d(d, t, a, rows, m, act, k, alpha)
+
+
+cdef inline Py_ssize_t _n_chunks(Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """How many row chunks to spread over the threads (1 for small blocks)."""
+    if n * m <= PARALLEL_MIN or _n_threads <= 1:
+        return 1
+    return min(n, 4 * _n_threads)
+
+
 cdef void _bias_activate(floating[:, ::1] A, const floating[::1] b, bint has_bias,
                          int act, double k, double alpha) noexcept nogil:
     """A := f(A + b)"""
-    cdef Py_ssize_t i, j, n = A.shape[0], m = A.shape[1]
-    cdef double z
-    for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
-        for j in range(m):
-            z = A[i, j]
-            if has_bias:
-                z = z + b[j]
-            A[i, j] = <floating> _activate(z, act, k, alpha)
+    cdef Py_ssize_t c, lo, hi, n = A.shape[0], m = A.shape[1], nc = _n_chunks(n, m)
+    cdef const floating *bp = &b[0] if has_bias else NULL
+    for c in prange(nc, schedule="static", num_threads=_n_threads, use_threads_if=nc > 1):
+        lo = c * n // nc
+        hi = (c + 1) * n // nc
+        if hi > lo:
+            _activate_rows(&A[lo, 0], bp, hi - lo, m, act, k, alpha)
 
 
 cdef void _times_derivative(floating[:, ::1] D, const floating[:, ::1] A,
                             int act, double k, double alpha) noexcept nogil:
     """D := D ⊙ f'(A)"""
-    cdef Py_ssize_t i, j, n = D.shape[0], m = D.shape[1]
+    cdef Py_ssize_t c, lo, hi, n = D.shape[0], m = D.shape[1], nc = _n_chunks(n, m)
     if act == LINEAR:
         return
-    for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
-        for j in range(m):
-            D[i, j] = <floating> (D[i, j] * _derivative(A[i, j], act, k, alpha))
+    for c in prange(nc, schedule="static", num_threads=_n_threads, use_threads_if=nc > 1):
+        lo = c * n // nc
+        hi = (c + 1) * n // nc
+        if hi > lo:
+            _derivative_rows(&D[lo, 0], &D[lo, 0], &A[lo, 0], hi - lo, m, act, k, alpha)
 
 
 def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W, const floating[::1] b,
@@ -141,14 +175,17 @@ def activation_grad(floating[:, ::1] D, const floating[:, ::1] A, int act, doubl
         _times_derivative(D, A, act, k, alpha)
 
 
-cdef Py_ssize_t DELTA_BLOCK_ROWS = 1024
+# In-place deltas go through a buffer of about a quarter of the rows: few BLAS calls (each
+# wakes the BLAS threads) for a quarter of the memory of a separate delta array.
+cdef Py_ssize_t DELTA_MIN_BLOCK_ROWS = 2048
 
 
 def delta_backward(const floating[:, ::1] Dn, const floating[:, ::1] Wn, const floating[:, ::1] A,
                    floating[:, ::1] D, int act, double k, double alpha):
     """D := (Dn·Wnᵀ) ⊙ f'(A); D may be A itself (computed in row blocks through a small buffer)"""
     cdef int n = Dn.shape[0], o = Dn.shape[1], h = Wn.shape[0]
-    cdef int r0, rb, i, j, block
+    cdef int r0, rb, block
+    cdef Py_ssize_t c, lo, hi, nc
     cdef floating *tmp
     _require(Wn.shape[1] == o and A.shape[0] == n and A.shape[1] == h and D.shape[0] == n and D.shape[1] == h
              and n > 0 and o > 0 and h > 0, "delta_backward needs Dn (n, o), Wn (h, o), A and D (n, h)")
@@ -158,7 +195,7 @@ def delta_backward(const floating[:, ::1] Dn, const floating[:, ::1] Wn, const f
                   <floating> 0.0, &D[0, 0], h)
             _times_derivative(D, A, act, k, alpha)
         return
-    block = <int> min(DELTA_BLOCK_ROWS, n)
+    block = <int> min(max(DELTA_MIN_BLOCK_ROWS, (n + 3) // 4), n)
     tmp = <floating *> malloc(block * h * sizeof(floating))
     if tmp == NULL:
         raise MemoryError("delta_backward: cannot allocate its row buffer")
@@ -168,9 +205,12 @@ def delta_backward(const floating[:, ::1] Dn, const floating[:, ::1] Wn, const f
             rb = min(block, n - r0)
             _gemm(NoTrans, Trans, rb, h, o, <floating> 1.0, &Dn[r0, 0], o, &Wn[0, 0], o,
                   <floating> 0.0, tmp, h)
-            for i in prange(rb, schedule="static", num_threads=_n_threads, use_threads_if=rb * h > PARALLEL_MIN):
-                for j in range(h):
-                    D[r0 + i, j] = <floating> (tmp[i * h + j] * _derivative(A[r0 + i, j], act, k, alpha))
+            nc = _n_chunks(rb, h)
+            for c in prange(nc, schedule="static", num_threads=_n_threads, use_threads_if=nc > 1):
+                lo = c * rb // nc
+                hi = (c + 1) * rb // nc
+                if hi > lo:
+                    _derivative_rows(&D[r0 + lo, 0], tmp + lo * h, &A[r0 + lo, 0], hi - lo, h, act, k, alpha)
             r0 = r0 + rb
     free(tmp)
 

@@ -168,7 +168,7 @@ def test_kernels_refuse_mismatched_shapes(backend):
 def test_delta_backward_in_place_over_the_activations(backend, dtype, rng):
     """Large full-batch steps write each hidden delta over its activations (row blocks)."""
     be = get_backend(backend)
-    n, h, o = 2500, 9, 4  # several row blocks
+    n, h, o = 9000, 9, 4  # several row blocks
     A = rng.uniform(0.05, 0.95, (n, h)).astype(dtype)
     Wn = rng.standard_normal((h, o)).astype(dtype)
     Dn = rng.standard_normal((n, o)).astype(dtype)

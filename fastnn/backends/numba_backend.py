@@ -161,7 +161,7 @@ def activation_grad(D, A, act, k, alpha):
     _times_derivative(D, A, act, k, alpha)
 
 
-DELTA_BLOCK_ROWS = 1024
+DELTA_MIN_BLOCK_ROWS = 2048  # in-place deltas: a buffer of about a quarter of the rows
 
 
 def delta_backward(Dn, Wn, A, D, act, k, alpha):
@@ -172,9 +172,10 @@ def delta_backward(Dn, Wn, A, D, act, k, alpha):
         _times_derivative(D, A, act, k, alpha)
         return
     n = D.shape[0]
-    tmp = np.empty((min(DELTA_BLOCK_ROWS, n), D.shape[1]), dtype=D.dtype)
-    for r0 in range(0, n, DELTA_BLOCK_ROWS):
-        rb = min(DELTA_BLOCK_ROWS, n - r0)
+    block = min(max(DELTA_MIN_BLOCK_ROWS, -(-n // 4)), n)
+    tmp = np.empty((block, D.shape[1]), dtype=D.dtype)
+    for r0 in range(0, n, block):
+        rb = min(block, n - r0)
         np.matmul(Dn[r0:r0 + rb], Wn.T, out=tmp[:rb])
         _product_derivative(tmp[:rb], A[r0:r0 + rb], D[r0:r0 + rb], act, k, alpha)
 

@@ -15,6 +15,12 @@ def _percent_axis(ax, axis="y"):
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0, decimals=0))
 
 
+def _integer_x(ax):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _no_data(ax, text):
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
@@ -45,10 +51,28 @@ def _draw_series(ax, x, values, color=None, label=None, diverged=False, **kwargs
 
 
 def _log_if_positive(ax, lines):
-    data = [np.asarray(ln.get_ydata(), dtype=np.float64) for ln in lines]
-    data = np.concatenate(data) if data else np.zeros(0)
-    if data.size and np.all(data > 0):
-        ax.set_yscale("log")
+    data = [np.asarray(ln.get_ydata(), dtype=np.float64).ravel() for ln in lines]
+    log_scale_if_positive(ax, np.concatenate(data) if data else np.zeros(0))
+
+
+def log_scale_if_positive(ax, data, ignore_nonpositive=False):
+    """Log y scale when every finite value is positive (or, with ``ignore_nonpositive``,
+    when some are); plain-number tick labels when the data span less than two decades
+    (where "2×10⁰"-style labels would be all there is)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    data = np.asarray(data, dtype=np.float64).ravel()
+    data = data[np.isfinite(data)]
+    if ignore_nonpositive:
+        data = data[data > 0]
+    if not data.size or np.any(data <= 0):
+        return
+    ax.set_yscale("log")
+    if np.log10(data.max() / data.min()) < 2:
+        plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_loss(ax, history, log=True, title="loss", show_message=True):
@@ -66,8 +90,11 @@ def plot_loss(ax, history, log=True, title="loss", show_message=True):
     if log:
         _log_if_positive(ax, lines)
     ax.set_xlabel(xlabel)
+    _integer_x(ax)
     ax.set_ylabel("loss")
-    ax.set_title(title)
+    finite = np.asarray(v, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    ax.set_title(f"{title}: {finite[-1]:.4g}" if title and finite.size else title)
     ax.grid(True, which="major", alpha=0.3)
     if diverged and show_message:
         ax.text(0.03, 0.04, wrap(history.message or "diverged", 42), transform=ax.transAxes, fontsize="x-small",
@@ -94,6 +121,7 @@ def plot_accuracy(ax, history, target=0.9, title="accuracy"):
     ax.set_ylim(0, 1.02)
     _percent_axis(ax)
     ax.set_xlabel(xlabel)
+    _integer_x(ax)
     ax.set_ylabel("accuracy")
     last = np.asarray(v, dtype=np.float64)
     last = last[np.isfinite(last)]
@@ -143,6 +171,7 @@ def compare_curves(histories, metrics=("loss", "accuracy"), title=None, log_loss
         ax.set_title(metric.replace("_", " "))
         if xlabel:
             ax.set_xlabel(xlabel)
+            _integer_x(ax)
         ax.grid(True, alpha=0.3)
     if handles:
         fig.legend(list(handles.values()), list(handles.keys()), loc="outside lower center",

@@ -20,7 +20,7 @@ import numpy as np
 
 from ._common import (DIVERGED_COLOR, as_grid, class_colors, close_figure, image_aspect, is_diverged,
                       new_figure, step_to_x, unit_grid, x_axis)
-from .curves import _percent_axis
+from .curves import _integer_x, _percent_axis, log_scale_if_positive
 
 _NO_SNAPSHOTS = ("this History has no layer snapshots; train with record='layers' "
                  "(e.g. model.fit(X, y, ..., record='layers', record_every=10))")
@@ -56,6 +56,8 @@ class LayersPanel:
     another snapshot (only image data, titles and line data change — fast for GIFs)."""
 
     def __init__(self, model, history, figsize=None, dpi=None, stable_axes=None):
+        from matplotlib.ticker import MaxNLocator
+
         snaps = getattr(history, "snapshots", None)
         if not snaps:
             raise ValueError(_NO_SNAPSHOTS)
@@ -65,7 +67,8 @@ class LayersPanel:
         ncols = L + 1
         self.fig = fig = new_figure(figsize=figsize or (3.1 * ncols + 0.4, 9.6), dpi=dpi)
         self.axes = axes = fig.subplots(3, ncols, squeeze=False)
-        self.images, self.titles = [], []
+        self.colorbars = []
+        self._background = None
         widths = [len(v) for v in snaps[0]["act_unit_mean"]]
         fan_ins = [len(v) for v in snaps[0]["weight_unit_mean"]]
         self.grids = {}
@@ -88,7 +91,10 @@ class LayersPanel:
                     ax.set_yticks([])
                 cb = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, aspect=25)
                 cb.ax.tick_params(labelsize=6)
+                cb.locator = MaxNLocator(5)
                 cb.formatter.set_powerlimits((-2, 3))
+                cb.ax.yaxis.get_offset_text().set_fontsize(6)
+                self.colorbars.append(cb)
                 ims.append(im)
             row_images.append(ims)
         self.images = row_images
@@ -129,6 +135,7 @@ class LayersPanel:
             ax.set_xlim(0, max(self.acc_x[-1], 1) * 1.02)
             _percent_axis(ax)
             ax.set_xlabel(xlabel)
+            _integer_x(ax)
             ax.grid(True, alpha=0.3)
         else:
             self.acc_line = self.acc_dot = None
@@ -151,10 +158,10 @@ class LayersPanel:
             (dot,) = ax.plot([], [], "o", color=colors[l], ms=4)
             self.mag_lines.append(ln)
             self.mag_dots.append(dot)
-        if np.isfinite(mags).any():
-            ax.set_yscale("log")
+        log_scale_if_positive(ax, mags, ignore_nonpositive=True)
+        _integer_x(ax)
         ax.set_xlabel(x_axis(h, len(h.loss))[1])
-        ax.set_title("update magnitude  lr·mean|ΔW|")
+        ax.set_title("update magnitude (lr·mean|ΔW|)", fontsize="medium")
         ax.legend(fontsize="x-small")
         ax.grid(True, which="major", alpha=0.3)
         self.suptitle = self.fig.suptitle("")
@@ -228,6 +235,53 @@ class LayersPanel:
         self.index = i
         return self.fig
 
+    # ---------------------------------------------------------------- fast frames
+    def _dynamic_artists(self):
+        arts = [self.suptitle]
+        for ims in self.images:
+            for im in ims:
+                arts += [im, im.axes.title]
+        arts += [cb.ax for cb in self.colorbars]
+        arts += list(self.hist_artists) + list(self.mag_lines) + list(self.mag_dots)
+        if self.acc_line is not None:
+            arts += [self.acc_line, self.acc_dot]
+        arts.append(self.acc_title)
+        return arts
+
+    def render(self):
+        """Draw the current snapshot with Agg and return its RGBA buffer.
+
+        The first call draws everything, freezes the layout and keeps a background without
+        the parts that change between snapshots (images, their titles and colour bars,
+        the moving curves); later calls restore that background and redraw only those
+        parts (blitting), several times faster than a full draw. Axis limits of the curve
+        column must not change between calls (``stable_axes=True``).
+        """
+        from matplotlib.text import Text
+
+        fig = self.fig
+        canvas = fig.canvas
+        if self._background is None:
+            engine = fig.get_layout_engine()
+            if engine is not None:  # lay out once (measures text, renders nothing), then freeze
+                engine.execute(fig)
+                fig.set_layout_engine("none")
+            dynamic = self._dynamic_artists()
+            # a draw re-places axes titles, and places hidden ones wrongly: keep where they are
+            placed = [(a, a.get_position()) for a in dynamic if isinstance(a, Text)]
+            for a in dynamic:
+                a.set_visible(False)
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(fig.bbox)
+            for a in dynamic:
+                a.set_visible(True)
+            for a, xy in placed:
+                a.set_position(xy)
+        canvas.restore_region(self._background)
+        for a in self._dynamic_artists():
+            fig.draw_artist(a)
+        return canvas.buffer_rgba()
+
     def _show(self, row, l, values, symmetric, title):
         im = self.images[row][l]
         img = as_grid(values, self.grids[row, l])
@@ -264,13 +318,11 @@ def layers_animation(model, history, path, fps=4, max_frames=60, dpi=72):
     panel = LayersPanel(model, history, dpi=dpi, stable_axes=True)
     fig = panel.fig
     frames = []
-    for k, i in enumerate(indices):
+    for i in indices:
         panel.update(i)
-        fig.canvas.draw()
-        if k == 0:  # freeze the constrained layout found for the first frame: later frames only redraw
-            fig.set_layout_engine("none")
-        rgb = Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba()).convert("RGB")
-        frames.append(rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
+        rgba = panel.render()
+        rgb = Image.frombuffer("RGBA", fig.canvas.get_width_height(), rgba).convert("RGB")
+        frames.append(rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE))
     close_figure(fig)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import (DIVERGED_COLOR, class_colors, class_label, image_shape, is_diverged, labels_of, most_square,
-                      new_figure)
+                      new_figure, wrap)
 from .curves import plot_accuracy, plot_loss
 
 _GOOD, _BAD = "#1a7f37", DIVERGED_COLOR
@@ -102,7 +102,7 @@ def overview(model, history, X, y=None, sample_index=None, seed=0, class_names=N
     ax_img.set_title(title, color=color)
 
     if history is not None:
-        plot_loss(ax_loss, history)
+        plot_loss(ax_loss, history, show_message=False)  # the message goes under the figure title
         plot_accuracy(ax_acc, history)
     else:
         for ax, what in ((ax_loss, "loss"), (ax_acc, "accuracy")):
@@ -112,7 +112,7 @@ def overview(model, history, X, y=None, sample_index=None, seed=0, class_names=N
             ax.set_yticks([])
     head = model.describe() if hasattr(model, "describe") else type(model).__name__
     if history is not None and is_diverged(history):
-        fig.suptitle(f"{head} — diverged", color=DIVERGED_COLOR)
+        fig.suptitle(f"{head} — diverged\n{wrap(history.message or '', 150)}".rstrip(), color=DIVERGED_COLOR)
     else:
         fig.suptitle(head)
     return fig
