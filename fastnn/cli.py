@@ -9,6 +9,8 @@
         --seed S             seed of every run (default 0)
         --jobs N             run a sweep's variants in N worker processes (joblib), each with
                              cores//N threads; -1 = one per core
+        --threads N          threads per run (default cores // parallel runs); with the same
+                             threads per run, --jobs N gives bit-for-bit the serial results
         --quick              tiny settings for a smoke test (500 training images, 10 iterations)
         --n-train N          cap the training set
         --set KEY=VALUE      override any experiment parameter (VALUE parsed as JSON if it can be)
@@ -91,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="seed of every run (default 0)")
     run.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                      help="parallel worker processes for a sweep's runs (default 1; -1: one per core)")
+    run.add_argument("--threads", type=int, default=None, metavar="N",
+                     help="threads per run (default: cores // number of parallel runs)")
     run.add_argument("--quick", action="store_true", help="tiny settings for a smoke test")
     run.add_argument("--n-train", type=int, default=None, metavar="N", help="cap the training set at N images")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -161,7 +165,8 @@ def cmd_run(args) -> int:
     try:
         summary = run_experiments(args.names, out=args.out, dataset=args.dataset, iterations=args.iterations,
                                   backend=args.backend, seed=args.seed, jobs=args.jobs, quick=args.quick,
-                                  overrides=overrides, progress=not args.no_progress, command=command)
+                                  overrides=overrides, progress=not args.no_progress, command=command,
+                                  threads=args.threads)
     except (ExperimentSetupError, ValueError) as exc:
         return _error(exc)
     except KeyboardInterrupt:  # before anything ran

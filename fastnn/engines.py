@@ -25,12 +25,16 @@ OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2}
 # Full-batch steps with more multiply-adds than this run through the kernel engine
 # (parallel epilogues); smaller ones through the compiled serial loop.
 LOOP_MAX_WORK = 20_000_000
+# Steps with at most this many multiply-adds run in the C loop (no BLAS: hand loops over
+# samples, vectorised); larger mini-batches go to the Numba loop, which calls BLAS.
+CLOOP_MAX_WORK = 300_000
 
 
 class Buffers:
     """Flat work buffers for a model and a number of rows per step."""
 
-    def __init__(self, model, rows: int, feature_major: bool = False, share_deltas: bool = False):
+    def __init__(self, model, rows: int, feature_major: bool = False, share_deltas: bool = False,
+                 scratch: int = 0):
         """share_deltas: hidden layers' deltas overwrite their activations (the backward pass
         no longer needs A_l once D_l exists), halving the memory of large full-batch steps."""
         self.rows = rows
@@ -47,7 +51,7 @@ class Buffers:
             else:
                 self.layout[l, D_OFF] = off
                 off += rows * fo
-        self.work = np.zeros(off, dtype=model.dtype)
+        self.work = np.zeros(off + scratch, dtype=model.dtype)
 
     def _block(self, l, which, rows):
         rows = self.rows if rows is None else rows
@@ -74,7 +78,8 @@ class _EngineBase:
         self.batch = batch
         self.full_batch = batch >= X.shape[0]
         self.buffers = Buffers(model, batch, feature_major=self.feature_major,
-                               share_deltas=share_deltas and not self.feature_major)
+                               share_deltas=share_deltas and not self.feature_major,
+                               scratch=2 * batch if self.feature_major else 0)
         self.theta = model._theta
         self.grad = np.zeros_like(self.theta)
         self.opt = OPTIMIZERS[optimizer]
@@ -104,9 +109,10 @@ class LoopEngine(_EngineBase):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from .backends import numba_loop
+        if type(self) is LoopEngine:
+            from .backends import numba_loop
 
-        self._nl = numba_loop
+            self._nl = numba_loop
         if self.full_batch:
             self.XT = np.ascontiguousarray(self.X.T)
         else:
@@ -139,6 +145,47 @@ class LoopEngine(_EngineBase):
         self.last_rows = int(rows[max(done - 1, 0)]) if done else int(rows[0])
         if done < n:  # the failing step's loss is kept so the caller can report it
             self.last_rows = int(rows[done])
+        self._advance_t(done)
+        return int(done), losses, correct, rows
+
+
+class CLoopEngine(LoopEngine):
+    """The same compiled whole loop, written in C (Cython backend, kernels/small_net_impl.h):
+    vectorised over samples with SIMD exp/tanh, no JIT warm-up."""
+
+    name = "cython-loop"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .backends import get_backend
+
+        self._ck = get_backend("cython").kernels
+        self.acts32 = self.acts.astype(np.int32)
+        if self.full_batch:
+            self.YT = np.ascontiguousarray(self.Y.T)
+            self.Xb = self.Yb = np.zeros(1, dtype=self.X.dtype)
+            self.lb = np.zeros(1, dtype=np.int64)
+        else:
+            self.XT = self.YT = np.zeros((1, 1), dtype=self.X.dtype)
+        self._no_order = np.zeros(0, dtype=np.int64)
+
+    def run(self, order, lrs):
+        n = lrs.size
+        losses = np.zeros(n)
+        correct = np.zeros(n, dtype=np.int64)
+        mu, b1, b2, eps = self.opt_params
+        lrs = np.ascontiguousarray(lrs, dtype=np.float64)
+        if self.full_batch:
+            order_arg, rows = self._no_order, np.full(n, self.X.shape[0])
+        else:
+            order_arg = np.ascontiguousarray(order, dtype=np.int64)
+            rows = np.minimum(self.batch, order_arg.size - np.arange(n) * self.batch)
+        done = self._ck.train_small(
+            self.theta, self.grad, self.m1, self.m2, self.buffers.layout, self.XT, self.YT, self.labels,
+            self.X, self.Y, order_arg, self.batch, self.Xb, self.Yb, self.lb, self.acts32, self.ks, self.alphas,
+            self.loss_kind, self.mean_reduction, self.wd, self.opt, lrs, mu, b1, b2, eps, float(self.t),
+            self.buffers.work, losses, correct)
+        self.last_rows = int(rows[min(done, n - 1)])
         self._advance_t(done)
         return int(done), losses, correct, rows
 
@@ -232,27 +279,31 @@ class KernelEngine(_EngineBase):
 
 
 def choose_engine(backend_name: str, rows: int, full_batch: bool, layer_dims) -> tuple:
-    """(engine kind, backend module or None) for a forced or "auto" backend."""
+    """(engine kind, backend module or None) for a forced or "auto" backend.
+
+    kinds: "cloop" (C whole loop, Cython backend), "loop" (Numba whole loop), "kernels"."""
     from .backends import get_backend
 
     work = rows * sum(a * b for a, b in zip(layer_dims[:-1], layer_dims[1:]))
+    tiny = work <= CLOOP_MAX_WORK
     small = (not full_batch) or work <= LOOP_MAX_WORK
     if backend_name == "numpy":
         return "kernels", get_backend("numpy")
     if backend_name == "cython":
-        return "kernels", get_backend("cython")
+        return ("cloop", None) if tiny else ("kernels", get_backend("cython"))
     if backend_name == "numba":
         return ("loop", None) if small else ("kernels", get_backend("numba"))
-    # auto
-    if small:
-        try:
-            get_backend("numba")
-            return "loop", None
-        except ImportError:
-            pass
+    available = {}
     for name in ("cython", "numba", "numpy"):
         try:
-            return "kernels", get_backend(name)
+            available[name] = get_backend(name)
         except ImportError:
-            continue
+            pass
+    if tiny and "cython" in available:
+        return "cloop", None
+    if small and "numba" in available:
+        return "loop", None
+    for name in ("cython", "numba", "numpy"):
+        if name in available:
+            return "kernels", available[name]
     raise ImportError("no fastnn backend could be imported")  # pragma: no cover

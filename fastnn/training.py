@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _threads
 from .callbacks import defines
-from .engines import KernelEngine, LoopEngine, OPTIMIZERS, choose_engine
+from .engines import CLoopEngine, KernelEngine, LoopEngine, OPTIMIZERS, choose_engine
 from .history import History
 from .schedules import learning_rates
 from .validation import check_positive, check_targets, check_X
@@ -90,7 +90,12 @@ def fit(model, X, y, *, epochs=None, iterations=None, lr=0.01, batch_size=None, 
     opt_params = (float(momentum), float(betas[0]), float(betas[1]), float(eps))
     args = (model, X, Y, labels, batch, optimizer, opt_params, weight_decay, reduction == "mean")
     # without layer recording nobody reads the activations after the backward pass
-    engine = LoopEngine(*args) if kind == "loop" else KernelEngine(backend, *args, share_deltas=record is None)
+    if kind == "cloop":
+        engine = CLoopEngine(*args)
+    elif kind == "loop":
+        engine = LoopEngine(*args)
+    else:
+        engine = KernelEngine(backend, *args, share_deltas=record is None)
 
     history = History()
     history.params = dict(lr=lr, batch_size=batch_size, reduction=reduction, optimizer=optimizer,
@@ -146,17 +151,17 @@ def fit(model, X, y, *, epochs=None, iterations=None, lr=0.01, batch_size=None, 
             done, losses, correct, rows = engine.run(order[pos * batch:], lrs[step:step + limit])
             per_step = (time.perf_counter() - t0) / max(done, 1)
 
-            for s in range(done):
-                history.step_loss.append(losses[s] / rows[s])
-                history.lr.append(float(lrs[step + s]))
-                if full_batch:
-                    history.loss.append(losses[s] / N)
-                    if labels.size:
-                        history.accuracy.append(correct[s] / N)
-                else:
-                    epoch_loss += losses[s]
-                    epoch_correct += correct[s]
-                    epoch_rows += rows[s]
+            # history of the chunk, vectorised (a chunk can hold thousands of steps)
+            history.step_loss.extend((losses[:done] / rows[:done]).tolist())
+            history.lr.extend(lrs[step:step + done].tolist())
+            if full_batch:
+                history.loss.extend((losses[:done] / N).tolist())
+                if labels.size:
+                    history.accuracy.extend((correct[:done] / N).tolist())
+            else:
+                epoch_loss += float(losses[:done].sum())
+                epoch_correct += int(correct[:done].sum())
+                epoch_rows += int(rows[:done].sum())
             if recording and done:
                 _record_layers(run, step, before, engine)
             history.steps += done

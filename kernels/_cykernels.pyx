@@ -10,6 +10,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, tanh, log, log1p, fabs, sqrt
 from libc.stdlib cimport calloc, free, malloc
+from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 cdef extern from "epilogue.h":
@@ -19,6 +20,25 @@ cdef extern from "epilogue.h":
                                   int act, float k, float alpha) nogil
     void fastnn_derivative_rows_d(double *d, const double *t, const double *a, long rows, long m,
                                   int act, double k, double alpha) nogil
+
+cdef extern from "small_net.h":
+    long fastnn_train_f(float *theta, float *grad, float *m1, float *m2, long size, const int64_t *layout, long L,
+                        const float *XT, const float *YT, const int64_t *labels, long n_labels,
+                        const float *X, const float *Y, const int64_t *order, long n_order, long batch,
+                        float *XbT, float *YbT, int64_t *lb, long n_cols, long n_out,
+                        const int *acts, const double *ks, const double *alphas, int kind,
+                        int mean_reduction, float wd, int opt, const double *lrs, long steps,
+                        double mu, double b1, double b2, double eps, double t0,
+                        float *work, float *scratch, double *losses, int64_t *correct) nogil
+    long fastnn_train_d(double *theta, double *grad, double *m1, double *m2, long size, const int64_t *layout, long L,
+                        const double *XT, const double *YT, const int64_t *labels, long n_labels,
+                        const double *X, const double *Y, const int64_t *order, long n_order, long batch,
+                        double *XbT, double *YbT, int64_t *lb, long n_cols, long n_out,
+                        const int *acts, const double *ks, const double *alphas, int kind,
+                        int mean_reduction, double wd, int opt, const double *lrs, long steps,
+                        double mu, double b1, double b2, double eps, double t0,
+                        double *work, double *scratch, double *losses, int64_t *correct) nogil
+
 
 cdef enum Act:
     LINEAR = 0
@@ -381,3 +401,63 @@ def adam_update(floating[::1] P, const floating[::1] G, floating[::1] M, floatin
             P[i] = <floating> (P[i] + step)
             total += fabs(step)
     return total
+
+
+# ---------------------------------------------------------------- compiled small-network loop
+def train_small(floating[::1] theta, floating[::1] grad, floating[::1] m1, floating[::1] m2,
+                const int64_t[:, ::1] layout, const floating[:, ::1] XT, const floating[:, ::1] YT,
+                const int64_t[::1] labels, const floating[:, ::1] X, const floating[:, ::1] Y,
+                const int64_t[::1] order, long batch, floating[::1] XbT, floating[::1] YbT, int64_t[::1] lb,
+                const int[::1] acts, const double[::1] ks, const double[::1] alphas, int kind,
+                bint mean_reduction, double wd, int opt, const double[::1] lrs, double mu, double b1,
+                double b2, double eps, double t0, floating[::1] work, double[::1] losses,
+                int64_t[::1] correct):
+    """Run len(lrs) training steps of a small network in C (see kernels/small_net_impl.h).
+
+    Full batch when ``order`` is empty (XT/YT: the whole set, feature-major); otherwise
+    mini-batches of ``batch`` rows of X/Y taken through ``order``. ``work`` holds the layers'
+    A/D blocks for ``batch`` samples plus 2·batch scratch values. Returns the steps done."""
+    cdef long L = layout.shape[0], steps = lrs.shape[0], size = theta.shape[0], done
+    cdef long n_cols = X.shape[1], n_out = Y.shape[1], n_order = order.shape[0]
+    cdef long n = XT.shape[1] if n_order == 0 else batch
+    cdef long needed = 2 * n, l
+    _require(layout.shape[1] == 6 and acts.shape[0] == L and ks.shape[0] == L and alphas.shape[0] == L,
+             "train_small: layout/acts/ks/alphas must describe the same layers")
+    _require(grad.shape[0] == size and losses.shape[0] >= steps and correct.shape[0] >= steps,
+             "train_small: grad/losses/correct too short")
+    for l in range(L):
+        _require(layout[l, 2] + layout[l, 0] * layout[l, 1] <= size and layout[l, 3] + layout[l, 1] <= size
+                 and layout[l, 4] + layout[l, 1] * n <= work.shape[0]
+                 and layout[l, 5] + layout[l, 1] * n <= work.shape[0]
+                 and (l == 0 or layout[l, 0] == layout[l - 1, 1]), "train_small: inconsistent layout")
+        needed = max(needed, layout[l, 5] + layout[l, 1] * n + 2 * n)
+    _require(work.shape[0] >= needed, "train_small: work buffer too small")
+    _require(layout[0, 0] == n_cols and layout[L - 1, 1] == n_out, "train_small: X/Y do not match the layers")
+    if n_order == 0:
+        _require(XT.shape[0] == n_cols and YT.shape[0] == n_out and YT.shape[1] == n,
+                 "train_small: XT/YT must be feature-major copies of X/Y")
+        _require(labels.shape[0] == 0 or labels.shape[0] == n, "train_small: one label per sample")
+    else:
+        _require(batch > 0 and XbT.shape[0] >= batch * n_cols and YbT.shape[0] >= batch * n_out
+                 and lb.shape[0] >= batch and steps * batch <= n_order + batch - 1,
+                 "train_small: batch buffers too small or too many steps for the order")
+        for l in range(n_order):
+            _require(0 <= order[l] < X.shape[0], "train_small: order index out of range")
+    if (opt == 1 and m1.shape[0] < size) or (opt == 2 and (m1.shape[0] < size or m2.shape[0] < size)):
+        raise ValueError("train_small: optimiser state too short")
+    cdef const int64_t *order_p = &order[0] if n_order > 0 else NULL
+    cdef const int64_t *labels_p = &labels[0] if labels.shape[0] > 0 else NULL
+    with nogil:
+        if floating is float:
+            done = fastnn_train_f(&theta[0], &grad[0], &m1[0], &m2[0], size, &layout[0, 0], L, &XT[0, 0], &YT[0, 0],
+                                  labels_p, labels.shape[0], &X[0, 0], &Y[0, 0], order_p, n_order, batch,
+                                  &XbT[0], &YbT[0], &lb[0], n_cols, n_out, &acts[0], &ks[0], &alphas[0], kind,
+                                  mean_reduction, <float> wd, opt, &lrs[0], steps, mu, b1, b2, eps, t0,
+                                  &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0])
+        else:
+            done = fastnn_train_d(&theta[0], &grad[0], &m1[0], &m2[0], size, &layout[0, 0], L, &XT[0, 0], &YT[0, 0],
+                                  labels_p, labels.shape[0], &X[0, 0], &Y[0, 0], order_p, n_order, batch,
+                                  &XbT[0], &YbT[0], &lb[0], n_cols, n_out, &acts[0], &ks[0], &alphas[0], kind,
+                                  mean_reduction, wd, opt, &lrs[0], steps, mu, b1, b2, eps, t0,
+                                  &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0])
+    return done

@@ -1,4 +1,4 @@
-/* Let GCC vectorise exp/tanh calls in the epilogue loops through glibc's libmvec, without
+/* Let GCC vectorise exp/log/tanh calls in the epilogue loops through glibc's libmvec, without
  * -ffast-math (so NaN and inf keep their meaning): redeclare the functions with the "simd"
  * attribute, as glibc's <bits/math-vector.h> does only under __FAST_MATH__. Link with -lmvec.
  * Other compilers or C libraries: a no-op, the loops stay scalar. */
@@ -10,6 +10,8 @@
 #define FASTNN_LIBMVEC 1
 extern double exp(double) __attribute__((__simd__("notinbranch")));
 extern float expf(float) __attribute__((__simd__("notinbranch")));
+extern double log(double) __attribute__((__simd__("notinbranch")));
+extern float logf(float) __attribute__((__simd__("notinbranch")));
 extern double tanh(double) __attribute__((__simd__("notinbranch")));
 extern float tanhf(float) __attribute__((__simd__("notinbranch")));
 #endif

@@ -38,7 +38,7 @@ def test_one_sgd_step_by_hand():
 
 
 def _engines_params():
-    out = [("numpy", None), ("cython", None), ("numba", "kernels"), ("numba", "loop")]
+    out = [("numpy", None), ("cython", "kernels"), ("cython", "loop"), ("numba", "kernels"), ("numba", "loop")]
     return [p for p in out if p[0] in BACKENDS]
 
 
@@ -49,7 +49,8 @@ def test_same_trajectory_on_every_backend(optimizer, batch_size, moons, monkeypa
     results = {}
     for backend, engine in _engines_params():
         monkeypatch.setattr(engines, "LOOP_MAX_WORK", 0 if engine == "kernels" else 10**12)
-        if engine == "kernels" and batch_size is not None:
+        monkeypatch.setattr(engines, "CLOOP_MAX_WORK", 0 if engine == "kernels" else 10**12)
+        if backend == "numba" and engine == "kernels" and batch_size is not None:
             continue  # the numba backend always uses its compiled loop for mini-batches
         model = fastnn.DeepMLP([2, 6, 5, 2], activation=["tanh", "relu"], k=[1.3, 1.0], init="he",
                                dtype=np.float64, backend=backend, seed=7)

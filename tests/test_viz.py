@@ -217,19 +217,25 @@ def test_layers_animation(trained, tmp_path):
     from PIL import Image
 
     model, history = trained
+    assert len(history.snapshots) == 5
     path = viz.layers_animation(model, history, tmp_path / "layers.gif", fps=5, dpi=30)
     assert [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")] == []
     with Image.open(path) as im:
-        assert im.format == "GIF" and im.n_frames == len(history.snapshots) == 5
+        assert im.format == "GIF" and im.n_frames == 5
         frames = []
         for k in range(im.n_frames):
             im.seek(k)
             frames.append(np.asarray(im.convert("RGB")))
     assert not any(viz.image_is_blank(f) for f in frames)
     assert not np.array_equal(frames[0], frames[-1])
-    path = viz.layers_animation(model, history, tmp_path / "short.gif", max_frames=3, dpi=30)
-    with Image.open(path) as im:
-        assert im.n_frames == 3
+
+
+def test_animation_frame_choice():
+    from fastnn.viz.layers import _frame_indices
+
+    assert _frame_indices(5, 60) == [0, 1, 2, 3, 4]
+    assert _frame_indices(200, 60)[0] == 0 and _frame_indices(200, 60)[-1] == 199
+    assert len(_frame_indices(200, 60)) == 60 and len(_frame_indices(5, 3)) == 3
 
 
 def test_layers_animation_frames_match_static_panel(trained):
@@ -242,7 +248,7 @@ def test_layers_animation_frames_match_static_panel(trained):
     blitted = np.asarray(panel.render())[..., :3].copy()
     panel.fig.canvas.draw()  # full redraw of the same state
     full = np.asarray(panel.fig.canvas.buffer_rgba())[..., :3]
-    assert np.mean(np.any(blitted != full, axis=-1)) < 0.01
+    assert np.mean(np.any(blitted != full, axis=-1)) < 0.002
 
 
 # ---------------------------------------------------------------------- evaluation

@@ -62,7 +62,8 @@ def figure_path(out_dir, name, kind):
     return Path(out_dir) / f"{slug(name)}.{kind}.{'gif' if kind == 'animation' else 'png'}"
 
 
-def draw_figure(kind, model, history, *, dataset, n_train=None, n_test=None, path, seed=0, class_names=None):
+def draw_figure(kind, model, history, *, dataset, n_train=None, n_test=None, path, seed=0, class_names=None,
+                tsne_samples=500, gif_frames=40):
     """Draw one dashboard of a trained run into ``path`` (module-level: runs in workers).
     overview/layers use the training data; confusion and t-SNE the test split."""
     from .. import viz
@@ -71,7 +72,7 @@ def draw_figure(kind, model, history, *, dataset, n_train=None, n_test=None, pat
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "animation":
-        return str(viz.layers_animation(model, history, path, fps=4, max_frames=40))
+        return str(viz.layers_animation(model, history, path, fps=4, max_frames=int(gif_frames)))
     if kind == "overview":
         fig = viz.overview(model, history, X, y, seed=seed, class_names=class_names)
     elif kind == "layers":
@@ -79,7 +80,7 @@ def draw_figure(kind, model, history, *, dataset, n_train=None, n_test=None, pat
     elif kind == "confusion":
         fig = viz.confusion_matrix(model, Xt, yt, class_names=class_names)
     elif kind == "tsne":
-        fig = viz.tsne(model, Xt, yt, n_samples=min(500, len(Xt)), seed=seed, class_names=class_names)
+        fig = viz.tsne(model, Xt, yt, n_samples=min(int(tsne_samples), len(Xt)), seed=seed, class_names=class_names)
     else:
         raise ValueError(f"unknown figure kind {kind!r}")
     viz.save_figure(fig, path, dpi=90)

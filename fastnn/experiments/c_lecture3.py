@@ -18,7 +18,7 @@ from .registry import experiment
 
 REFERENCE_N = 60000
 # the base setting, as data in every experiment's defaults (all overridable)
-BASE = dict(LECTURE3_BASE, iterations=200, dashboards="all")
+BASE = dict(LECTURE3_BASE, iterations=200, dashboards="all", tsne_samples=500, gif_frames=40)
 DASHBOARDS = ("all", "best", "none")
 
 
@@ -79,7 +79,8 @@ def sweep(ctx, variants, *, extras="best", desc=None):
             tasks.append(dict(kind=kind, model=r["model"], history=r["history"], dataset=p["dataset"],
                               n_train=p.get("n_train"), n_test=p.get("n_test"),
                               path=str(figure_path(ctx.out_dir / "runs", r["name"], kind)), seed=p["seed"],
-                              class_names=ctx.class_names))
+                              class_names=ctx.class_names, tsne_samples=p.get("tsne_samples", 500),
+                              gif_frames=p.get("gif_frames", 40)))
     drawn = ctx.map(_draw_safely, tasks, desc=f"{ctx.id} dashboards")
     captions = {"overview": "overview", "layers": "layers panel", "confusion": "confusion matrix (test split)",
                 "tsne": "t-SNE of the last hidden layer (test split)", "animation": "layers panel over training (GIF)"}

@@ -22,7 +22,7 @@ from ..models import DeepMLP
 from .registry import experiment
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu")
-_COMMON = dict(group="D", data="toy", steps=20000, lr=0.5, weight_decay=0.0, init="lecun", n_samples=None,
+_COMMON = dict(group="D", data="toy", iterations=20000, lr=0.5, weight_decay=0.0, init="lecun", n_samples=None,
                noise=0.2, data_seed=0, resolution=200, dtype="float64")
 
 
@@ -55,7 +55,7 @@ def _thin(history, points):
     return thin, (idx + 1).tolist()
 
 
-def train_variant(*, hidden, activation, dataset="moons", n_samples=None, noise=0.2, data_seed=0, steps=20000,
+def train_variant(*, hidden, activation, dataset="moons", n_samples=None, noise=0.2, data_seed=0, iterations=20000,
                   lr=0.5, weight_decay=0.0, init="lecun", seed=0, dtype="float64", backend="auto",
                   curve_points=200):
     """Train one D network (module level, so ``ctx.map`` can run it in a worker).
@@ -68,7 +68,7 @@ def train_variant(*, hidden, activation, dataset="moons", n_samples=None, noise=
     n_classes = int(max(y.max(), yt.max())) + 1
     model = DeepMLP([2, *[int(h) for h in hidden], n_classes], activation=activation, output="softmax",
                     loss="cross_entropy", init=init, dtype=np.dtype(dtype), backend=backend, seed=seed)
-    history = model.fit(X, y, iterations=int(steps), lr=float(lr), weight_decay=float(weight_decay),
+    history = model.fit(X, y, iterations=int(iterations), lr=float(lr), weight_decay=float(weight_decay),
                         reduction="mean", progress=False, on_divergence="stop")
     model.history_ = None
     thin, iterations = _thin(history, curve_points)
@@ -83,14 +83,14 @@ def train_variant(*, hidden, activation, dataset="moons", n_samples=None, noise=
 
 def _settings(ctx):
     p = ctx.params
-    return dict(steps=int(p["steps"]), lr=float(p["lr"]), weight_decay=float(p["weight_decay"]), init=p["init"],
+    return dict(iterations=int(p["iterations"]), lr=float(p["lr"]), weight_decay=float(p["weight_decay"]), init=p["init"],
                 n_samples=p.get("n_samples"), noise=float(p["noise"]), data_seed=int(p["data_seed"]),
                 seed=int(p.get("seed") or 0), dtype=p["dtype"], backend=p.get("backend") or "auto")
 
 
 def _setting_text(kw):
     l2 = f", L2 {kw['weight_decay']:g}" if kw["weight_decay"] else ""
-    return f"{kw['steps']} full-batch steps, lr {kw['lr']:g}, mean CE{l2}, init {kw['init']}"
+    return f"{kw['iterations']} full-batch steps, lr {kw['lr']:g}, mean CE{l2}, init {kw['init']}"
 
 
 def _loss_figure(panels, title):
@@ -119,7 +119,7 @@ def run_sweep(ctx, dataset, figures):
     """
     kw = _settings(ctx)
     variants = [v for _, _, vs in figures for v in vs]
-    ctx.log(f"{len(variants)} networks × {kw['steps']} steps on {dataset}")
+    ctx.log(f"{len(variants)} networks × {kw['iterations']} steps on {dataset}")
     results = ctx.map(train_variant, [dict(kw, dataset=dataset, hidden=list(h), activation=a)
                                       for _, _, h, a in variants])
     by_name = {}

@@ -267,7 +267,7 @@ def render_section(sec) -> str:
     if sec.get("notes"):
         parts.append("<h4>Notes</h4><ul>" + "".join(f"<li>{esc(n)}</li>" for n in sec["notes"]) + "</ul>")
     figs = sec.get("figures") or []
-    main_figs = [f for f in figs if not f.get("run") or f.get("featured")]
+    main_figs = [f for f in figs if not f.get("run")] + [f for f in figs if f.get("run") and f.get("featured")]
     run_figs = [f for f in figs if f.get("run") and not f.get("featured")]
     parts.append(_render_figures(main_figs, "Figures"))
     parts.append(_render_runs(sec))

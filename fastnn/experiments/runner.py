@@ -102,8 +102,20 @@ def _worker_call(fn, kwargs, threads, index):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # pragma: no cover - not the main thread of the worker
         pass
-    fastnn.set_num_threads(int(threads))
+    _set_threads(threads)
     return index, fn(**kwargs)
+
+
+def _set_threads(n):
+    """fastnn.set_num_threads(n) after importing every backend: threadpoolctl only limits
+    the BLAS libraries already loaded, and the Cython kernels load SciPy's OpenBLAS lazily."""
+    import fastnn
+    from ..backends import available_backends
+
+    available_backends()
+    prev = fastnn.get_num_threads()
+    fastnn.set_num_threads(int(n))
+    return prev
 
 
 def slug(name) -> str:
@@ -125,6 +137,7 @@ class Context:
     """
 
     def __init__(self, exp, params, root, progress=True):
+        """``params`` may hold "threads": threads per run (default cores // workers)."""
         self.experiment = exp
         self.id = exp.id
         self.params = params
@@ -149,6 +162,10 @@ class Context:
     def jobs(self) -> int:
         return int(self.params.get("jobs") or 1)
 
+    def threads_for(self, workers) -> int:
+        """Threads each run gets when ``workers`` run at once (params["threads"] if set)."""
+        return int(self.params.get("threads") or max(1, n_cores() // max(1, workers)))
+
     @property
     def class_names(self):
         return class_names(self.params.get("dataset"))
@@ -171,9 +188,12 @@ class Context:
     # -- parallel variants
     def map(self, fn, kwargs_list, on_result=None, desc=None):
         """``[fn(**kw) for kw in kwargs_list]``, in parallel through joblib (loky) when
-        jobs > 1, each worker limited to cores // n_workers threads. ``on_result(i, result)``
-        is called in this process as each run finishes (so finished runs can be recorded
-        even if a later one is interrupted). Results come back in order."""
+        jobs > 1 (n_workers = min(jobs, len(kwargs_list)), each limited to cores // n_workers
+        threads, or params["threads"]). ``on_result(i, result)`` is called in this process as
+        each run finishes (so finished runs are recorded even if a later one is interrupted).
+        Results come back in order. For the same seeds the results are bit-for-bit those of a
+        serial run with the same number of threads per run (BLAS sums in a different order
+        with a different thread count: float32 round-off, ~1e-7 relative)."""
         from tqdm.auto import tqdm
 
         kwargs_list = list(kwargs_list)
@@ -184,16 +204,20 @@ class Context:
                    or n < 2, file=sys.stderr)
         t0 = time.perf_counter()
         try:
+            threads = self.threads_for(workers)
             if workers <= 1:
-                for i, kw in enumerate(kwargs_list):
-                    results[i] = fn(**kw)
-                    if on_result is not None:
-                        on_result(i, results[i])
-                    bar.update(1)
+                prev = _set_threads(threads)
+                try:
+                    for i, kw in enumerate(kwargs_list):
+                        results[i] = fn(**kw)
+                        if on_result is not None:
+                            on_result(i, results[i])
+                        bar.update(1)
+                finally:
+                    _set_threads(prev)
             else:
                 from joblib import Parallel, delayed
 
-                threads = max(1, n_cores() // workers)
                 parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
                 for i, res in parallel(delayed(_worker_call)(fn, kw, threads, i) for i, kw in enumerate(kwargs_list)):
                     results[i] = res
@@ -203,7 +227,8 @@ class Context:
         finally:
             bar.close()
         if n > 1:
-            self.log(f"{n} runs in {time.perf_counter() - t0:.1f} s ({'serial' if workers <= 1 else f'{workers} workers'})")
+            how = "serial" if workers <= 1 else f"{workers} workers"
+            self.log(f"{n} runs in {time.perf_counter() - t0:.1f} s ({how}, {self.threads_for(workers)} thread(s) each)")
         return results
 
     # -- outputs
@@ -401,7 +426,7 @@ def prepare_out_dir(out) -> Path:
 
 
 def experiment_params(exp, *, dataset=None, iterations=None, backend=None, seed=None, jobs=1, quick=False,
-                      overrides=None) -> dict:
+                      overrides=None, threads=None) -> dict:
     """The experiment's defaults overridden by the user's options."""
     params = dict(exp.defaults)
     if exp.data == "mnist":
@@ -411,6 +436,8 @@ def experiment_params(exp, *, dataset=None, iterations=None, backend=None, seed=
     params["seed"] = seed if seed is not None else params.get("seed", 0)
     params["backend"] = backend or params.get("backend") or "auto"
     params["jobs"] = int(jobs)
+    if threads is not None:
+        params["threads"] = int(threads)
     params["quick"] = bool(quick)
     if quick:
         if exp.data == "mnist":
@@ -462,7 +489,7 @@ class _InterruptFlag:
 
 
 def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, backend=None, seed=None, jobs=1,
-                    quick=False, overrides=None, progress=True, command=None) -> RunSummary:
+                    quick=False, overrides=None, progress=True, command=None, threads=None) -> RunSummary:
     """Run the experiments named by ``names`` ("C1", "C", "all", …) and update the report.
 
     Raises ValueError for unknown names and ExperimentSetupError for bad options; an
@@ -477,6 +504,8 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
         jobs = n_cores()
     if int(jobs) < 1:
         raise ExperimentSetupError(f"--jobs must be a positive integer (or -1 for all cores), got {jobs}")
+    if threads is not None and int(threads) < 1:
+        raise ExperimentSetupError(f"--threads must be a positive integer, got {threads}")
     out = prepare_out_dir(out)
     header = make_header(dataset or DEFAULT_DATASET, backend or "auto", jobs, command)
     engines = set()
@@ -492,7 +521,7 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
             for exp in bar:
                 bar.set_postfix_str(exp.id)
                 params = experiment_params(exp, dataset=dataset, iterations=iterations, backend=backend, seed=seed,
-                                           jobs=jobs, quick=quick, overrides=overrides)
+                                           jobs=jobs, quick=quick, overrides=overrides, threads=threads)
                 _clear_outputs(out / exp.id)
                 ctx = Context(exp, params, out, progress=progress)
                 started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")

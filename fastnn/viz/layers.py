@@ -240,7 +240,7 @@ class LayersPanel:
         arts = [self.suptitle]
         for ims in self.images:
             for im in ims:
-                arts += [im, im.axes.title]
+                arts += [im, *im.axes.spines.values(), im.axes.title]  # the frame goes over the image
         arts += [cb.ax for cb in self.colorbars]
         arts += list(self.hist_artists) + list(self.mag_lines) + list(self.mag_dots)
         if self.acc_line is not None:
