@@ -8,7 +8,11 @@ _state = {"n": None, "limiter": None}
 
 
 def default_num_threads() -> int:
-    """All cores this process may use (respects CPU affinity)."""
+    """OMP_NUM_THREADS when set (joblib/loky workers get their share through it), else all
+    cores this process may use (respects CPU affinity)."""
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS/Windows
@@ -21,6 +25,9 @@ def set_num_threads(n: int | None = None) -> int:
         n = default_num_threads()
     if not isinstance(n, (int,)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"number of threads must be a positive integer, got {n!r}")
+    # load every BLAS fastnn uses (numpy's, and scipy's which the Cython kernels and Numba's
+    # np.dot call) before limiting, so that none of them is missed
+    import scipy.linalg.cython_blas  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     _state["limiter"] = threadpool_limits(limits=n)

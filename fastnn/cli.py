@@ -124,6 +124,14 @@ def _fmt_default(v):
     return repr(v) if isinstance(v, str) else str(v)
 
 
+def _common_defaults(exps):
+    """Defaults shared (same value) by every experiment of a group (printed once)."""
+    if len(exps) < 2:
+        return {}
+    first = exps[0].defaults
+    return {k: v for k, v in first.items() if all(k in e.defaults and e.defaults[k] == v for e in exps[1:])}
+
+
 def cmd_list(names) -> int:
     from .experiments import GROUPS, all_experiments, select
 
@@ -131,19 +139,25 @@ def cmd_list(names) -> int:
         exps = select(names) if names else all_experiments()
     except ValueError as exc:
         return _error(exc)
-    group = None
+    groups = {}
     for e in exps:
-        if e.group != group:
-            group = e.group
-            print(f"\n{group}. {GROUPS.get(group, '')}")
-        print(f"  {e.id:4s} {e.title}")
-        print(f"       question: {e.question}")
-        print(f"       varies:   {e.varies}")
-        data = {"mnist": "MNIST-format (--dataset)", "toy": "toy 2-D data", "none": "none"}.get(e.data, e.data)
-        print(f"       data:     {data}")
-        if e.defaults:
-            print("       defaults: " + ", ".join(f"{k}={_fmt_default(v)}" for k, v in e.defaults.items()))
-    print("\nRun with: fastnn run <ID|GROUP|all> [--dataset …] [--out DIR] [--jobs N] [--quick]")
+        groups.setdefault(e.group, []).append(e)
+    for group, members in groups.items():
+        print(f"\n{group}. {GROUPS.get(group, '')}")
+        common = _common_defaults(members)
+        if common:
+            print("  common defaults: " + ", ".join(f"{k}={_fmt_default(v)}" for k, v in common.items()))
+        for e in members:
+            print(f"  {e.id:4s} {e.title}")
+            print(f"       question: {e.question}")
+            print(f"       varies:   {e.varies}")
+            data = {"mnist": "MNIST-format (--dataset)", "toy": "toy 2-D data", "none": "none"}.get(e.data, e.data)
+            print(f"       data:     {data}")
+            own = {k: v for k, v in e.defaults.items() if k not in common}
+            if own:
+                print("       defaults: " + ", ".join(f"{k}={_fmt_default(v)}" for k, v in own.items()))
+    print("\nRun with: fastnn run <ID|GROUP|all> [--dataset …] [--out DIR] [--jobs N] [--quick]; "
+          "override any default with --set KEY=VALUE")
     return 0
 
 
@@ -202,12 +216,19 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     args.argv = argv
-    if args.command == "list":
-        return cmd_list(args.names)
-    if args.command == "run":
-        return cmd_run(args)
-    if args.command == "report":
-        return cmd_report(args)
+    try:
+        if args.command == "list":
+            return cmd_list(args.names)
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "report":
+            return cmd_report(args)
+    except BrokenPipeError:  # `fastnn list | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     parser.print_help()
     return EXIT_USAGE
 

@@ -42,6 +42,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .callbacks import Callback
 from .models import DeepMLP
+from .training import TrainingDiverged, TrainingInterrupted
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -114,6 +115,7 @@ class _EpochMonitor(Callback):
         self.est, self.X_val, self.y_val, self.stopping = est, X_val, y_val, stopping
         self.best_theta = None
         self.converged = False
+        self.interrupted = False
 
     def on_epoch_end(self, trainer, epoch, logs):
         est = self.est
@@ -286,10 +288,21 @@ class _BaseFastMLP(BaseEstimator):
         monitor = _EpochMonitor(self, Xv, Tv, stopping=stopping)
         batch = self._batch(X.shape[0])
         wd = self.alpha / batch if self.reduction == "mean" else self.alpha
-        hist = self.model_.fit(
-            X, T, epochs=epochs, lr=self.learning_rate_init, batch_size=batch, reduction=self.reduction,
-            optimizer=self.solver, momentum=self.momentum, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-            weight_decay=wd, shuffle=bool(self.shuffle), seed=self._rng, callbacks=[monitor], progress=False)
+        try:
+            hist = self.model_.fit(
+                X, T, epochs=epochs, lr=self.learning_rate_init, batch_size=batch, reduction=self.reduction,
+                optimizer=self.solver, momentum=self.momentum, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
+                weight_decay=wd, shuffle=bool(self.shuffle), seed=self._rng, callbacks=[monitor], progress=False)
+        except TrainingDiverged as exc:  # the model keeps its last finite weights; count what was done
+            self.n_iter_ += exc.history.epochs
+            self.t_ += exc.history.steps
+            raise
+        except TrainingInterrupted as exc:  # Ctrl-C: keep the steps done, like scikit-learn's MLP
+            self.n_iter_ += exc.history.epochs
+            self.t_ += exc.history.steps
+            monitor.interrupted = True
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
+            return monitor
         self.n_iter_ += hist.epochs
         self.t_ += hist.steps
         return monitor
@@ -298,6 +311,8 @@ class _BaseFastMLP(BaseEstimator):
         self._check_params()
         fitted = hasattr(self, "model_")
         first = not fitted or (not incremental and not self.warm_start)
+        if first and fitted:  # starting over: a fit that fails leaves the estimator unfitted, not stale
+            del self.model_
         X, y = _validate_data(self, X, y, reset=first, dtype="numeric", **self._y_check_params())
         if first:
             dtype = self._model_dtype(X)
@@ -323,9 +338,19 @@ class _BaseFastMLP(BaseEstimator):
         early = self.early_stopping and not incremental
         if self.best_loss_ is None and not early:  # continuing after an early-stopped fit
             self.best_loss_ = np.inf
+        try:
+            self._fit_epochs(X, T, incremental)
+        except Exception:
+            if first:
+                del self.model_
+            raise
+        return self
+
+    def _fit_epochs(self, X, T, incremental):
+        early = self.early_stopping and not incremental
         if incremental:
             self._train(X, T, epochs=1, stopping=False)
-            return self
+            return
         Xv = Tv = None
         if early:
             X, Xv, T, Tv = self._split(X, T)
@@ -335,10 +360,9 @@ class _BaseFastMLP(BaseEstimator):
         monitor = self._train(X, T, Xv, Tv, epochs=int(self.max_iter), stopping=True)
         if early and monitor.best_theta is not None:
             self.model_.params[:] = monitor.best_theta
-        if not monitor.converged:
+        if not (monitor.converged or monitor.interrupted):
             warnings.warn(f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
-        return self
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
 
     def _split(self, X, T):
         """Hold out validation_fraction of (X, T) for early stopping: stratified for
@@ -416,8 +440,13 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         raises a :class:`~sklearn.exceptions.ConvergenceWarning`.
     verbose : bool
         Print the loss after every epoch.
+
+    A fit that raises (bad input, :class:`fastnn.TrainingDiverged` when the loss becomes NaN —
+    lower ``learning_rate_init``) leaves a fresh estimator unfitted; Ctrl-C during ``fit`` keeps
+    the epochs done and warns "Training interrupted by user.", like scikit-learn's MLP.
     warm_start : bool
-        ``fit`` continues from the current weights (and optimiser state) instead of starting over.
+        ``fit`` continues from the current weights, optimiser state and shuffling stream instead
+        of starting over (two warm fits of 3 epochs equal one fit of 6 when no stopping rule fires).
     momentum, beta_1, beta_2, epsilon : optimiser settings ("momentum" / "adam").
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the training data and stop when its
@@ -496,7 +525,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
 
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y) from the current weights (the first call builds the network
-        and needs ``classes``, every label that can occur). Returns ``self``."""
+        and needs ``classes``, every label that can occur). ``early_stopping`` and the stopping
+        rule do not apply and no ConvergenceWarning is given, as in scikit-learn. Returns ``self``."""
         return self._fit(X, y, incremental=True, classes=classes)
 
     def predict_proba(self, X):

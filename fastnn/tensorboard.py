@@ -12,8 +12,9 @@ What is written (``global_step`` is the epoch, counted on across several ``fit``
 * scalars ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` (those the run has) and ``lr``
   every ``every`` epochs;
 * with ``step_scalars=True`` also ``step/loss`` and ``step/lr`` every ``every`` optimiser
-  steps, and then the layer statistics and histograms below are counted in steps too
-  (this makes the compiled training loop return to Python after every step: slower);
+  steps (the epoch scalars then come every epoch), and the layer statistics and histograms
+  below are counted in steps too (this makes the compiled training loop return to Python
+  after every step: slower);
 * per layer ``l`` (0 = the first weight matrix), for ``weights``, ``biases``, ``preact``
   (pre-activations z = A_{l-1}·W_l + b_l), ``act`` (activations A_l; softmax/sigmoid
   probabilities at the output) and ``grad_weights`` (the gradient of the last step):
@@ -24,13 +25,16 @@ Pre-activations and activations are computed at the current weights on a fixed *
 set: ``probe`` rows of the training data drawn once per ``fit`` (or an array you pass), so
 successive histograms describe the same inputs.
 
-The writer is tensorboardX's ``SummaryWriter`` (``pip install tensorboardX``), imported when
+Events are flushed at the end of every ``fit`` and by ``close()`` (or leaving a ``with``
+block). The writer is tensorboardX's ``SummaryWriter`` (``pip install tensorboardX``), imported when
 the callback is created; any object with the same ``add_scalar``/``add_histogram``/``flush``/
 ``close`` methods (e.g. ``torch.utils.tensorboard.SummaryWriter``) can be passed as ``writer``.
 """
 from __future__ import annotations
 
+import itertools
 import numbers
+import os
 
 import numpy as np
 
@@ -39,6 +43,7 @@ from .callbacks import Callback
 __all__ = ["TensorBoardCallback"]
 
 _STATS = ("min", "max", "mean", "std")
+_WRITERS = itertools.count()
 
 
 def _positive_int(value, name, allow_none=False):
@@ -89,14 +94,16 @@ class TensorBoardCallback(Callback):
         elif probe is not None and probe < 1:
             raise ValueError(f"probe must be a positive number of rows, an array or None, got {probe!r}")
         self.probe = probe
+        self._writer_cls = None
         if writer is None:
             if logdir is None:
                 raise ValueError("give a logdir (or a writer)")
-            try:
-                from tensorboardX import SummaryWriter  # noqa: F401  (checked now, created at training)
+            try:  # imported now so a missing package shows at once; the writer is made at training
+                from tensorboardX import SummaryWriter
             except ImportError as exc:
                 raise ImportError("TensorBoardCallback needs the tensorboardX package: pip install tensorboardX "
                                   "(or pass writer=, e.g. torch.utils.tensorboard.SummaryWriter(logdir))") from exc
+            self._writer_cls = SummaryWriter
         self.logdir = None if logdir is None else str(logdir)
         self.writer = writer
         self._epoch = 0  # epochs and steps logged by earlier fit calls
@@ -108,9 +115,11 @@ class TensorBoardCallback(Callback):
     # ------------------------------------------------------------------ writer
     def _get_writer(self):
         if self.writer is None:
-            from tensorboardX import SummaryWriter
-
-            self.writer = SummaryWriter(self.logdir)
+            if self._writer_cls is None:
+                raise RuntimeError("the writer given to TensorBoardCallback was closed; give the callback a new one")
+            # tensorboardX names event files by the second: a unique suffix keeps two writers
+            # opened in the same second (a close() then another fit) from overwriting each other
+            self.writer = self._writer_cls(self.logdir, filename_suffix=f".{os.getpid()}.{next(_WRITERS)}")
         return self.writer
 
     def flush(self):

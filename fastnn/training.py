@@ -52,6 +52,16 @@ class _Run:
         self.stop = False
         self.step = 0
 
+    @property
+    def X(self):
+        """The training inputs (validated, C-contiguous, in the model's dtype)."""
+        return self.engine.X
+
+    @property
+    def grad(self):
+        """The flat gradient of the last step (same layout as ``theta``)."""
+        return self.engine.grad
+
 
 def fit(model, X, y, *, epochs=None, iterations=None, lr=0.01, batch_size=None, reduction="mean",
         optimizer="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
@@ -216,14 +226,13 @@ def fit(model, X, y, *, epochs=None, iterations=None, lr=0.01, batch_size=None, 
             del history.loss[run.step:], history.accuracy[run.step:]
         history.stopped = "interrupted"
         history.message = f"interrupted by the user after {run.step} steps"
-        history.wall_time = time.perf_counter() - t_start
         raise TrainingInterrupted(history) from None
     finally:
         if bar is not None:
             bar.close()
-    history.wall_time = time.perf_counter() - t_start
-    for cb in callbacks:
-        cb.on_train_end(run)
+        history.wall_time = time.perf_counter() - t_start
+        for cb in callbacks:  # also after divergence or Ctrl-C, so callbacks can flush and clean up
+            cb.on_train_end(run)
     model._fitted = True
     return history
 

@@ -102,7 +102,8 @@ def test_a1(tmp_path):
     assert ctx.runs["f"]["metrics"]["df/dw1"] == 20.0
     assert any("square" in n and "d(x²)/dx = 2x" in n for n in ctx.notes)
     assert any("a^x" in n or "2^x" in n for n in ctx.notes)
-    assert ctx.files and all(p.exists() for p in ctx.files.values())
+    assert set(ctx.figures) == {"a1_graph", "a1_tables"}
+    assert "d(x²)/dx = 2x" in (ctx.out_dir / "a1_tables.txt").read_text(encoding="utf-8")
 
 
 def test_a2(tmp_path):

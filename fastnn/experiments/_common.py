@@ -10,6 +10,10 @@ A run's ``config`` is plain data (JSON-ready)::
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import pickle
 import time
 import warnings
 from pathlib import Path
@@ -87,23 +91,40 @@ def draw_figure(kind, model, history, *, dataset, n_train=None, n_test=None, pat
     return str(path)
 
 
+def _cache_file(cache_dir, cfg, dataset, n_train, n_test, seed, backend):
+    """Where an identical run (same settings, data, seed, backend and thread count) is kept."""
+    from .. import get_num_threads, __version__
+
+    blob = json.dumps([cfg, dataset, n_train, n_test, seed, backend, get_num_threads(), __version__], sort_keys=True,
+                      default=repr)
+    return Path(cache_dir) / f"{hashlib.sha1(blob.encode()).hexdigest()}.pkl"
+
+
 def train_mnist(name, config, *, dataset, n_train=None, n_test=None, seed=0, backend="auto", iterations=200,
-                out_dir=None, figures=BASIC_FIGURES, class_names=None):
+                out_dir=None, figures=BASIC_FIGURES, class_names=None, cache_dir=None, origin=None):
     """Train one variant on an MNIST-format dataset and evaluate it; draw ``figures``
     (kinds of draw_figure) into ``out_dir``. Returns a dict: name, config, metrics,
-    history, model, figures (paths), wall_time, figure_time."""
+    history, model, figures (paths), wall_time, figure_time, reused_from.
+
+    With ``cache_dir`` (a folder the runner keeps for one invocation only) a run whose
+    settings, data, seed, backend and thread count equal an earlier one's is not trained
+    again — training is deterministic, so this only saves time (the base setting recurs
+    in C1, C2, C3, C4 and C6). ``origin`` names this run for later reuse."""
     X, y, Xt, yt = load_data(dataset, n_train, n_test)
     cfg = full_config(config, iterations)
-    n_out = int(max(y.max(), yt.max())) + 1
-    model = build_model(cfg, X.shape[1], n_out, seed=seed, backend=backend)
-    steps = int(cfg["iterations"])
-    record_every = cfg.get("record_every") or max(1, -(-steps // RECORDS_MAX))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a divergence is kept in history.message
-        history = model.fit(X, y, iterations=steps, lr=float(cfg["lr"]), batch_size=cfg.get("batch_size"),
-                            reduction=cfg["reduction"], schedule=_schedule_spec(cfg["schedule"]), record="layers",
-                            record_every=int(record_every), progress=False, on_divergence="stop")
-        metrics = evaluate(model, history, X, y, Xt, yt)
+    cached = _cache_file(cache_dir, cfg, dataset, n_train, n_test, seed, backend) if cache_dir else None
+    reused_from = None
+    if cached is not None and cached.exists():
+        with open(cached, "rb") as fh:
+            model, history, metrics, reused_from = pickle.load(fh)
+    else:
+        model, history, metrics = _train(cfg, X, y, Xt, yt, seed, backend)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump((model, history, metrics, origin or name), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, cached)
     paths = []
     t0 = time.perf_counter()
     if out_dir is not None:
@@ -114,7 +135,21 @@ def train_mnist(name, config, *, dataset, n_train=None, n_test=None, seed=0, bac
             except ValueError as exc:  # e.g. nothing recorded because training diverged at step 0
                 warnings.warn(f"{name}: no {kind} figure ({exc})", RuntimeWarning, stacklevel=2)
     return {"name": name, "config": cfg, "metrics": metrics, "history": history, "model": model, "figures": paths,
-            "wall_time": history.wall_time, "figure_time": time.perf_counter() - t0}
+            "wall_time": history.wall_time, "figure_time": time.perf_counter() - t0, "reused_from": reused_from}
+
+
+def _train(cfg, X, y, Xt, yt, seed, backend):
+    n_out = int(max(y.max(), yt.max())) + 1
+    model = build_model(cfg, X.shape[1], n_out, seed=seed, backend=backend)
+    steps = int(cfg["iterations"])
+    record_every = cfg.get("record_every") or max(1, -(-steps // RECORDS_MAX))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a divergence is kept in history.message
+        history = model.fit(X, y, iterations=steps, lr=float(cfg["lr"]), batch_size=cfg.get("batch_size"),
+                            reduction=cfg["reduction"], schedule=_schedule_spec(cfg["schedule"]), record="layers",
+                            record_every=int(record_every), progress=False, on_divergence="stop")
+        metrics = evaluate(model, history, X, y, Xt, yt)
+    return model, history, metrics
 
 
 def evaluate(model, history, X, y, Xt, yt) -> dict:

@@ -14,13 +14,31 @@ from ..scalar_examples import (
 from .registry import experiment
 
 
-def _save_text(ctx, text, filename, name):
-    """Write ``text`` to ``<out_dir>/<filename>`` and list it in the report."""
+def _save_text(ctx, text, filename):
+    """Write ``text`` to ``<out_dir>/<filename>`` (the plain-text copy of a table)."""
     path = ctx.out_dir / filename
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n", encoding="utf-8")
-    ctx.save_file(path, name)
     return path
+
+
+def text_figure(blocks, fontsize=9.0):
+    """A figure showing preformatted text blocks ``[(title, text), …]`` in a monospace font,
+    one below the other (tables readable wherever the report shows images)."""
+    from .. import viz
+
+    lines = sum(len(text.splitlines()) + 2 for _, text in blocks)
+    width = max([len(line) for _, text in blocks for line in text.splitlines()]
+                + [1.1 * len(title) for title, _ in blocks])
+    char_w, line_h = 0.64 * fontsize / 72, 1.45 * fontsize / 72  # inches
+    fig = viz.new_figure(figsize=(max(4.0, width * char_w + 0.4), lines * line_h + 0.3), layout=None)
+    y = 1.0 - 0.15 / fig.get_figheight()
+    for title, text in blocks:
+        fig.text(0.02, y, title, fontsize=fontsize + 1, fontweight="bold", va="top", ha="left")
+        y -= 1.6 * line_h / fig.get_figheight()
+        fig.text(0.02, y, text, family="monospace", fontsize=fontsize, va="top", ha="left", linespacing=1.3)
+        y -= (len(text.splitlines()) + 0.6) * line_h / fig.get_figheight()
+    return fig
 
 
 # ------------------------------------------------------------------------------ A1
@@ -39,7 +57,10 @@ def a1_graph(ctx):
     ctx.note(f"g(x) = ln(2^x + e^x) + tanh(x)·σ(x) at x = {data['g_point']['x']:g} exercises the a^x, exp, "
              f"log, tanh and sigmoid nodes: g = {data['g']:.6g}, dg/dx = {data['g_grad']:.6g}")
     ctx.note(data["g_table_text"])
-    _save_text(ctx, data["table_text"] + "\n\n" + data["g_table_text"], "a1_tables.txt", "A1 trace tables")
+    _save_text(ctx, data["table_text"] + "\n\n" + data["g_table_text"], "a1_tables.txt")
+    ctx.save_figure(text_figure([("A1  f = (w0 + w1·x1 + w2·x2)²: value and df/dnode of every node", data["table_text"]),
+                                 ("A1  g = ln(2^x + e^x) + tanh(x)·σ(x): value and dg/dnode", data["g_table_text"])]),
+                    "a1_tables")
     metrics = {"f": data["f"]}
     metrics.update({f"df/d{k}": v for k, v in data["grads"].items()})
     ctx.add_run("f", metrics, params=dict(p))
@@ -103,9 +124,27 @@ def a2_check(x, w1, b1, w2, b2, target):
     data, _ = run_a2(make_figure=False, x=x, w1=w1, b1=b1, w2=w2, b2=b2, target=target)
     e_loss, e_grads = engine_gradients(x, w1, b1, w2, b2, target)
     fd = finite_difference_gradients(x, w1, b1, w2, b2, target)
-    return {"data": data, "loss": data["loss"], "engine_loss": e_loss,
+    return {"data": data, "loss": data["loss"], "engine_loss": e_loss, "engine_grads": e_grads, "fd_grads": fd,
             "max_diff_engine": max(_max_diff(data["grads"], e_grads), abs(e_loss - data["loss"])),
             "max_diff_fd": _max_diff(data["grads"], fd)}
+
+
+def comparison_table(chk) -> str:
+    """Every gradient of one point side by side: scalar engine, vectorised engine, central
+    differences."""
+    data = chk["data"]
+    rows = [("loss", data["loss"], chk["engine_loss"], float("nan"))]
+    for name in ("w1", "b1", "w2", "b2"):
+        scalar = np.asarray(data["grads"][name], dtype=np.float64)
+        for idx in np.ndindex(scalar.shape):
+            label = name + "".join(f"[{i}]" for i in idx)
+            rows.append((label, scalar[idx], chk["engine_grads"][name][idx], chk["fd_grads"][name][idx]))
+    head = f"{'':10s}{'scalar engine':>22s}  {'vectorised engine':>22s}  {'central difference':>19s}"
+    lines = [head, "-" * len(head)]
+    for label, a, b, c in rows:
+        fd = "" if np.isnan(c) else f"{c:19.10g}"
+        lines.append(f"{label:10s}{a:22.15g}  {b:22.15g}  {fd:>19s}")
+    return "\n".join(lines)
 
 
 @experiment("A2", title="Scalar backprop of a 2-3-2 network",
@@ -119,8 +158,9 @@ def a2_tiny_network(ctx):
     ctx.note("2 inputs → 3 sigmoid hidden units → 2 softmax outputs, cross-entropy; loss and every gradient "
              "from the scalar engine (pure Python lists):")
     ctx.note(data["table_text"])
-    _save_text(ctx, data["table_text"] + "\n\nEvery node:\n" + data["trace_text"], "a2_gradients.txt",
-               "A2 gradient table and node trace")
+    _save_text(ctx, data["table_text"] + "\n\nEvery node:\n" + data["trace_text"], "a2_gradients.txt")
+    ctx.save_figure(text_figure([("A2  2-3-2 network (sigmoid hidden, softmax + cross-entropy): loss and every "
+                                  "gradient", data["table_text"])]), "a2_gradients")
 
     rng = np.random.default_rng(int(ctx.params.get("seed", 0)))
     points = [("stated point", dict(x=A2_INPUT, w1=A2_W1, b1=A2_B1, w2=A2_W2, b2=A2_B2, target=A2_TARGET))]
@@ -129,13 +169,18 @@ def a2_tiny_network(ctx):
             x=rng.normal(size=2).tolist(), w1=rng.normal(size=(2, 3)).tolist(), b1=rng.normal(size=3).tolist(),
             w2=rng.normal(size=(3, 2)).tolist(), b2=rng.normal(size=2).tolist(), target=int(rng.integers(2)))))
     worst_engine = worst_fd = 0.0
+    tables = []
     for name, p in points:
         chk = a2_check(**p)
+        if len(tables) < 2:
+            tables.append((f"A2  {name}: x = [{', '.join(f'{v:.4g}' for v in p['x'])}], target {p['target']} — "
+                           f"dL/dparameter in three ways", comparison_table(chk)))
         worst_engine = max(worst_engine, chk["max_diff_engine"])
         worst_fd = max(worst_fd, chk["max_diff_fd"])
         ctx.add_run(name, {"loss": chk["loss"], "max |scalar − engine|": chk["max_diff_engine"],
                            "max |scalar − central diff|": chk["max_diff_fd"]},
                     params={k: v for k, v in p.items()})
+    ctx.save_figure(text_figure(tables, fontsize=8.5), "a2_engine_check")
     ctx.note(f"At the stated point the two outputs get equal logits (w2's columns are equal), so p = [0.5, 0.5], "
              f"L = ln 2 and every dL/dw1, dL/db1 is exactly 0; the random points check non-zero gradients too. "
              f"Largest |scalar − vectorised engine (float64, reduction='sum')| over {len(points)} points: "

@@ -27,7 +27,8 @@ def _kwargs(ctx, name, config, figures):
     p = ctx.params
     return dict(name=name, config=config, dataset=p["dataset"], n_train=p.get("n_train"), n_test=p.get("n_test"),
                 seed=p["seed"], backend=p["backend"], iterations=p["iterations"], out_dir=str(ctx.out_dir / "runs"),
-                figures=tuple(figures), class_names=ctx.class_names)
+                figures=tuple(figures), class_names=ctx.class_names,
+                cache_dir=None if ctx.cache_dir is None else str(ctx.cache_dir), origin=f"{ctx.id}/{name}")
 
 
 def _base_config(ctx, **changes):
@@ -57,10 +58,16 @@ def sweep(ctx, variants, *, extras="best", desc=None):
 
     def on_result(i, r):
         m, h = r["metrics"], r["history"]
-        ctx.add_run(r["name"], m, history=h, params=r["config"], figures=r["figures"],
-                    extra={"figure_time": r["figure_time"]})
+        extra = {"figure_time": r["figure_time"]}
+        if r.get("reused_from"):
+            extra["reused_from"] = r["reused_from"]
+        ctx.add_run(r["name"], m, history=h, params=r["config"], figures=r["figures"], extra=extra)
         acc = lambda v: "—" if v is None else f"{v:.2%}"  # noqa: E731
         msg = f" — {h.message}" if h.stopped else ""
+        if r.get("reused_from"):
+            msg += f" (same run as {r['reused_from']}: not trained again)"
+            ctx.note(f"{r['name']}: the same run as {r['reused_from']} (identical settings, data, seed and "
+                     f"threads), trained once in this invocation and reused.")
         ctx.log(f"{r['name']}: train {acc(m['train_accuracy'])}, test {acc(m['test_accuracy'])}, "
                 f"loss {m['final_loss'] if m['final_loss'] is None else round(m['final_loss'], 5)} "
                 f"({r['wall_time']:.1f} s, {h.params.get('engine')}){msg}")
@@ -145,7 +152,7 @@ def _findings(ctx, results):
                  f"original notebooks, and the learning rates are the spec's, which were chosen for N = {REFERENCE_N}. "
                  f"With fewer samples the summed gradient is smaller (≈ {n / REFERENCE_N:.1%} of it), so a step "
                  f"moves the weights less and a run behaves like one with a proportionally smaller learning rate: "
-                 f"expect lower accuracies at 200 iterations than the reference numbers (which are for full MNIST).")
+                 f"expect lower accuracies after the same number of iterations than the reference numbers (which are for full MNIST).")
 
 
 def _new_figure(figsize):
@@ -167,7 +174,7 @@ def layer_stats_figure(results):
     for j, r in enumerate(results):
         h = r["history"]
         stats = h.layers
-        steps = np.asarray(h.record_steps)
+        steps = np.asarray(h.record_steps) + 1  # iterations counted from 1, as in the curves
         for i, (label, key, sd_key, log) in enumerate(rows):
             ax = axes[i, j]
             arr = np.asarray(stats[key], dtype=np.float64)
@@ -200,7 +207,7 @@ def dead_units_figure(results):
         for i, r in enumerate(results):
             dead = np.asarray(r["history"].layers["dead_units"])
             if dead.size:
-                ax.plot(r["history"].record_steps, dead[:, l], color=f"C{i}", lw=1.5, label=r["name"])
+                ax.plot(np.asarray(r["history"].record_steps) + 1, dead[:, l], color=f"C{i}", lw=1.5, label=r["name"])
         width = r["model"].layer_dims[l + 1]
         ax.set_title(f"hidden layer {l + 1} ({width} units): dead units")
         ax.set_xlabel("iteration")

@@ -13,8 +13,11 @@ the training points (drawn) and on an independent test draw of the same size.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from .. import activations as act_mod
 from .. import viz
 from ..datasets import load
 from ..history import History
@@ -22,7 +25,7 @@ from ..models import DeepMLP
 from .registry import experiment
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu")
-_COMMON = dict(group="D", data="toy", iterations=20000, lr=0.5, weight_decay=0.0, init="lecun", n_samples=None,
+_COMMON = dict(group="D", data="toy", iterations=10000, lr=1.0, weight_decay=0.0, init="lecun", n_samples=None,
                noise=0.2, data_seed=0, resolution=200, dtype="float64")
 
 
@@ -55,8 +58,28 @@ def _thin(history, points):
     return thin, (idx + 1).tolist()
 
 
-def train_variant(*, hidden, activation, dataset="moons", n_samples=None, noise=0.2, data_seed=0, iterations=20000,
-                  lr=0.5, weight_decay=0.0, init="lecun", seed=0, dtype="float64", backend="auto",
+@functools.lru_cache(maxsize=None)
+def warm_up(dtype="float64", backend="auto"):
+    """Load/compile the small-network training loop once per process, so that the first
+    timed network's steps/s does not include it."""
+    X = np.random.default_rng(0).normal(size=(8, 2)).astype(dtype)
+    DeepMLP([2, 3, 2], activation="tanh", init="lecun", dtype=np.dtype(dtype), backend=backend, seed=0).fit(
+        X, np.arange(8) % 2, iterations=2, lr=0.1, progress=False)
+
+
+def dead_units_per_layer(model, X, tol=1e-6):
+    """Per hidden layer, the units that pass nothing for every input of X: activation ~0
+    or derivative f'(z) ~0 (a dead ReLU, a saturated sigmoid/tanh)."""
+    out = []
+    for A, act in zip(model.forward(X, return_all=True)[:-1], model.activations[:-1]):
+        deriv = act_mod.derivative(A, act.code, act.k, act.alpha)
+        dead = (np.abs(A).max(axis=0) <= tol) | (np.abs(deriv).max(axis=0) <= tol)
+        out.append(int(dead.sum()))
+    return out
+
+
+def train_variant(*, hidden, activation, dataset="moons", n_samples=None, noise=0.2, data_seed=0, iterations=10000,
+                  lr=1.0, weight_decay=0.0, init="lecun", seed=0, dtype="float64", backend="auto",
                   curve_points=200):
     """Train one D network (module level, so ``ctx.map`` can run it in a worker).
 
@@ -64,6 +87,7 @@ def train_variant(*, hidden, activation, dataset="moons", n_samples=None, noise=
     ``history`` (thinned to ~``curve_points`` iterations), ``iterations`` (the iteration of
     each kept entry) and ``metrics``.
     """
+    warm_up(dtype, backend)
     X, y, Xt, yt = toy_data(dataset, n_samples, noise, data_seed)
     n_classes = int(max(y.max(), yt.max())) + 1
     model = DeepMLP([2, *[int(h) for h in hidden], n_classes], activation=activation, output="softmax",
@@ -76,15 +100,17 @@ def train_variant(*, hidden, activation, dataset="moons", n_samples=None, noise=
     metrics = {"train_accuracy": model.score(X, y), "test_accuracy": test_acc,
                "final_loss": float(history.final_loss), "test_loss": test_loss, "steps": int(history.steps),
                "steps_per_s": history.steps / max(history.wall_time, 1e-12)}
-    return {"model": model, "history": thin, "iterations": iterations, "metrics": metrics}
+    dead = dead_units_per_layer(model, X)
+    metrics["dead_units"] = sum(dead)
+    return {"model": model, "history": thin, "iterations": iterations, "metrics": metrics, "dead_per_layer": dead}
 
 
 # ------------------------------------------------------------------------------ shared driver
 
 def _settings(ctx):
     p = ctx.params
-    return dict(iterations=int(p["iterations"]), lr=float(p["lr"]), weight_decay=float(p["weight_decay"]), init=p["init"],
-                n_samples=p.get("n_samples"), noise=float(p["noise"]), data_seed=int(p["data_seed"]),
+    return dict(iterations=int(p["iterations"]), lr=float(p["lr"]), weight_decay=float(p["weight_decay"]),
+                init=p["init"], n_samples=p.get("n_samples"), noise=float(p["noise"]), data_seed=int(p["data_seed"]),
                 seed=int(p.get("seed") or 0), dtype=p["dtype"], backend=p.get("backend") or "auto")
 
 
@@ -120,8 +146,13 @@ def run_sweep(ctx, dataset, figures):
     kw = _settings(ctx)
     variants = [v for _, _, vs in figures for v in vs]
     ctx.log(f"{len(variants)} networks × {kw['iterations']} steps on {dataset}")
-    results = ctx.map(train_variant, [dict(kw, dataset=dataset, hidden=list(h), activation=a)
-                                      for _, _, h, a in variants])
+    # the most expensive networks first, so parallel workers finish together; results back in order
+    order = sorted(range(len(variants)), key=lambda i: -_cost(variants[i][2], variants[i][3]))
+    done = ctx.map(train_variant, [dict(kw, dataset=dataset, hidden=list(variants[i][2]), activation=variants[i][3])
+                                   for i in order])
+    results = [None] * len(variants)
+    for i, res in zip(order, done):
+        results[i] = res
     by_name = {}
     for (name, _label, hidden, act), res in zip(variants, results):
         by_name[name] = res
@@ -131,23 +162,36 @@ def run_sweep(ctx, dataset, figures):
     X, y, _, _ = toy_data(dataset, kw["n_samples"], kw["noise"], kw["data_seed"])
     for fig_name, title, vs in figures:
         panels = [(by_name[name], label) for name, label, _, _ in vs]
-        ncols = 3 if len(panels) % 3 == 0 or len(panels) > 4 else len(panels)
+        ncols = {1: 1, 2: 2, 4: 2}.get(len(panels), 3)
         grid = viz.decision_boundary_grid(
             [(r["model"], f"{label}\ntest {r['metrics']['test_accuracy']:.1%}") for r, label in panels], X, y,
             ncols=ncols, resolution=int(ctx.params.get("resolution", 200)),
             suptitle=f"{title}\n{_setting_text(kw)}")
         ctx.save_figure(grid, fig_name)
-        rate = np.mean([r["metrics"]["steps_per_s"] for r, _ in panels])
-        ctx.save_figure(_loss_figure([(label, r) for r, label in panels],
-                                     f"{fig_name.split('_')[0].upper()}  training loss — {rate:,.0f} steps/s per "
-                                     f"network"), fig_name + "_loss")
-        ctx.note(f"{title}: " + "; ".join(
+        ctx.save_figure(_loss_figure([(f"{label} ({r['metrics']['steps_per_s']:,.0f} steps/s)", r)
+                                      for r, label in panels],
+                                     f"{title} — training loss"), fig_name + "_loss")
+        ctx.note(f"{title.split('  ', 1)[-1]}: " + "; ".join(
             f"{label} → train {r['metrics']['train_accuracy']:.1%}, test {r['metrics']['test_accuracy']:.1%}"
             for r, label in panels) + f" ({_setting_text(kw)}).")
+    stuck = [f"{name} (dead units per hidden layer: {r['dead_per_layer']})"
+             for (name, _l, _h, _a), r in zip(variants, results)
+             if r["metrics"]["final_loss"] > 0.9 * np.log(r["model"].layer_dims[-1])]
+    if stuck:
+        ctx.note("Did not learn (loss still ≈ ln K: one class everywhere): " + "; ".join(stuck) + ". A layer whose "
+                 "units are all dead (zero output or zero derivative for every input) passes no signal forward "
+                 "and no gradient back.")
     total = sum(r["history"].wall_time for r in results)
     ctx.note(f"Training time of the {len(results)} networks: {total:.2f} s in all "
              f"({sum(r['metrics']['steps'] for r in results) / max(total, 1e-12):,.0f} steps/s on average).")
     return by_name
+
+
+def _cost(hidden, activation):
+    """Rough relative cost of a training step: multiply-adds plus activation evaluations."""
+    dims = [2, *hidden, 4]
+    macs = sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+    return 3 * macs + (4 if activation in ("tanh", "sigmoid") else 1) * sum(hidden)
 
 
 def _depth_label(n_layers, width):

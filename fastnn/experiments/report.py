@@ -37,7 +37,8 @@ MANIFEST_SCHEMA = "fastnn.report/1"
 # metrics shown first in the tables, with their headings
 METRIC_ORDER = ("train_accuracy", "test_accuracy", "final_loss", "test_loss", "peak_train_accuracy", "steps",
                 "dead_units")
-PERCENT_METRICS = {"train_accuracy", "test_accuracy", "peak_train_accuracy", "accuracy", "val_accuracy"}
+PERCENT_METRICS = {"train_accuracy", "test_accuracy", "peak_train_accuracy", "accuracy", "val_accuracy",
+                   "top_class_share"}
 
 
 # ---------------------------------------------------------------------------- files

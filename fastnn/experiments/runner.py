@@ -133,7 +133,8 @@ class Context:
     params)``, ``note(text)``, ``log(text)``. Added here: ``id``, ``root``, ``quick``,
     ``seed``, ``jobs``, ``class_names``, ``rel(path)``, ``map(..., on_result=…, desc=…)``,
     ``save_figure(..., caption=, run=, featured=, dpi=)``, ``add_run(..., figures=, extra=,
-    dataset=, wall_time=)``, ``attach_figures(name, paths)``, ``runs`` (rows recorded so far).
+    dataset=, wall_time=)``, ``attach_figures(name, paths)``, ``runs`` (rows recorded so far),
+    ``cache_dir`` (a scratch folder for this invocation, or None).
     """
 
     def __init__(self, exp, params, root, progress=True):
@@ -146,6 +147,7 @@ class Context:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "runs").mkdir(exist_ok=True)
         self.progress = progress
+        self.cache_dir = None  # a folder kept for one invocation: identical runs are trained once
         self.figures, self.runs, self.notes, self.log_lines = [], [], [], []
         self._run_files = set()
 
@@ -509,6 +511,7 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
     out = prepare_out_dir(out)
     header = make_header(dataset or DEFAULT_DATASET, backend or "auto", jobs, command)
     engines = set()
+    cache_dir = out / f".fastnn-cache-{os.getpid()}"
     done_sections = []
     exit_code = EXIT_OK
     interrupted = False
@@ -524,6 +527,7 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                                            jobs=jobs, quick=quick, overrides=overrides, threads=threads)
                 _clear_outputs(out / exp.id)
                 ctx = Context(exp, params, out, progress=progress)
+                ctx.cache_dir = cache_dir
                 started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
                 status, error = "ok", ""
                 t0 = time.perf_counter()
@@ -562,6 +566,7 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
             interrupted = True
         finally:
             bar.close()
+            shutil.rmtree(cache_dir, ignore_errors=True)
     index = out / report.INDEX
     if not index.exists():
         report.update(out, [], header)
