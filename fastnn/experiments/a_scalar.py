@@ -58,9 +58,9 @@ def a1_graph(ctx):
              f"log, tanh and sigmoid nodes: g = {data['g']:.6g}, dg/dx = {data['g_grad']:.6g}")
     ctx.note(data["g_table_text"])
     _save_text(ctx, data["table_text"] + "\n\n" + data["g_table_text"], "a1_tables.txt")
-    ctx.save_figure(text_figure([("A1  f = (w0 + w1·x1 + w2·x2)²: value and df/dnode of every node", data["table_text"]),
-                                 ("A1  g = ln(2^x + e^x) + tanh(x)·σ(x): value and dg/dnode", data["g_table_text"])]),
-                    "a1_tables")
+    tables = [("A1  f = (w0 + w1·x1 + w2·x2)²: value and df/dnode of every node", data["table_text"]),
+              ("A1  g = ln(2^x + e^x) + tanh(x)·σ(x): value and dg/dnode", data["g_table_text"])]
+    ctx.save_figure(text_figure(tables), "a1_tables")
     metrics = {"f": data["f"]}
     metrics.update({f"df/d{k}": v for k, v in data["grads"].items()})
     ctx.add_run("f", metrics, params=dict(p))

@@ -200,12 +200,15 @@ def b1_per_sample(ctx):
     gap = float(np.max(np.abs(np.asarray(h_ps.loss) - np.asarray(h_mb.loss))))
     ratio = m_mb["steps_per_s"] / max(steps_ps, 1e-12)
 
+    from matplotlib.ticker import MaxNLocator
+
     fig = viz.new_figure(figsize=(11, 4.6))
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[3, 2])
     epochs = np.arange(1, len(h_ps.loss) + 1)
     ax1.plot(epochs, h_ps.loss, "o-", color="C0", lw=3, ms=8, alpha=0.5, label="per-sample accumulation")
     ax1.plot(epochs, h_mb.loss, "x--", color="C1", ms=8, label="engine mini-batch step")
     ax1.set_yscale("log")
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("mean training loss over the epoch")
     ax1.set_title(f"same updates: largest difference {gap:.1e}")
@@ -217,7 +220,7 @@ def b1_per_sample(ctx):
     ax2.bar(names, rates, color=["C0", "C1"])
     for i, r in enumerate(rates):
         ax2.text(i, r, f"{r:,.1f}", ha="center", va="bottom")
-    ax2.set_yscale("log")
+    ax2.set_ylim(0, 1.12 * max(rates))
     ax2.set_ylabel(f"optimiser steps per second ({batch} samples each)")
     ax2.set_title(f"speed: {ratio:,.0f}× faster as one tensor step")
     ax2.grid(True, axis="y", alpha=0.3)
