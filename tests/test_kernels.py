@@ -176,3 +176,12 @@ def test_delta_backward_in_place_over_the_activations(backend, dtype, rng):
     REF.delta_backward(Dn, Wn, A, expected, act_mod.SIGMOID, 1.5, 0.1)
     be.delta_backward(Dn, Wn, A, A, act_mod.SIGMOID, 1.5, 0.1)
     np.testing.assert_allclose(A, expected, rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)
+
+
+def test_every_backend_is_available():
+    """A missing compiled extension must fail the suite, not silently skip the Cython tests."""
+    import os
+
+    if os.environ.get("FASTNN_ALLOW_MISSING_BACKENDS"):
+        pytest.skip("FASTNN_ALLOW_MISSING_BACKENDS is set")
+    assert BACKENDS == ["numpy", "numba", "cython"]

@@ -1,0 +1,92 @@
+"""The benchmark workloads W1–W6 with fastnn, same interface as numpy_impl/torch_impl/jax_impl.
+
+Every function takes the arrays built by ``bench.workloads`` plus ``backend`` ("auto",
+"numpy", "numba", "cython") and returns a :class:`~bench.workloads.Trained`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import fastnn
+
+from .workloads import Trained
+
+W1_STEPS = 3  # full-batch steps per W1 call: fit's one-off setup (input checks, buffers) is amortised
+
+
+def available():
+    return True
+
+
+def prepare(data):
+    return data
+
+
+def _model(weights, biases, activation, output, loss, backend, dtype):
+    dims = [weights[0].shape[0]] + [W.shape[1] for W in weights]
+    model = fastnn.DeepMLP(dims, activation=activation, output=output, loss=loss, bias=biases is not None,
+                           dtype=dtype, backend=backend, seed=0)
+    return model.set_params(weights, biases)
+
+
+def _trained(model, loss):
+    return Trained(float(loss), [W.copy() for W in model.weights],
+                   None if not model.bias else [b.copy() for b in model.biases])
+
+
+def w1_steps(X, Y, weights, lr, backend="auto", steps=W1_STEPS):
+    """W1 × steps: full-batch 784-256-128-10, sigmoid everywhere, MSE, no bias, lr·Σ."""
+    model = _model(weights, None, "sigmoid", "sigmoid", "mse", backend, X.dtype)
+    h = model.fit(X, Y, iterations=steps, lr=lr, reduction="sum", progress=False)
+    return _trained(model, h.loss[0])
+
+
+def _epoch(X, y, weights, biases, order, lr, batch_size, backend):
+    model = _model(weights, biases, "sigmoid", "softmax", "cross_entropy", backend, X.dtype)
+    h = model.fit(X[order], y[order], epochs=1, lr=lr, batch_size=batch_size, shuffle=False, progress=False)
+    return _trained(model, h.loss[0])
+
+
+def w2_epoch(X, y, Y, weights, biases, order, lr, batch_size, backend="auto"):
+    """W2: one epoch of mini-batch SGD, 784-300-10, sigmoid + softmax-CE, mean reduction."""
+    return _epoch(X, y, weights, biases, order, lr, batch_size, backend)
+
+
+def w4_epoch(X, y, Y, weights, biases, order, lr, backend="auto"):
+    """W4: per-sample SGD (batch 1), 784-300-10, sigmoid + softmax-CE."""
+    return _epoch(X, y, weights, biases, order, lr, 1, backend)
+
+
+def train_full_batch(X, y, Y, weights, biases, activation, lr, steps, backend="auto"):
+    model = _model(weights, biases, activation, "softmax", "cross_entropy", backend, X.dtype)
+    model.fit(X, y, iterations=steps, lr=lr, progress=False)
+    return _trained(model, model.evaluate(X, y)[0])
+
+
+def w3_train(X, y, Y, weights, biases, activation, lr, steps, backend="auto"):
+    """W3: 2-3-2 tanh net on moons, ``steps`` full-batch steps (one compiled call)."""
+    return train_full_batch(X, y, Y, weights, biases, activation, lr, steps, backend)
+
+
+def _sweep_one(X, y, Y, weights, biases, activation, lr, steps, backend):
+    return train_full_batch(X, y, Y, weights, biases, activation, lr, steps, backend)
+
+
+def w6_sweep(X, y, Y, configs, lr, steps, backend="auto", jobs=None):
+    """W6: the D2 × D1 grid, spread over all cores with fastnn.sweep."""
+    from fastnn.sweep import sweep
+
+    jobs = jobs or fastnn.get_num_threads()
+    variants = [dict(X=X, y=y, Y=Y, weights=c["weights"], biases=c["biases"], activation=c["activation"],
+                     lr=lr, steps=steps, backend=backend) for c in configs]
+    return sweep(_sweep_one, variants, jobs=jobs, progress=False)
+
+
+def w5_model(weights, biases, backend="auto", dtype=np.float32):
+    return _model(weights, biases, "sigmoid", "softmax", "cross_entropy", backend, dtype)
+
+
+def w5_forward(X, weights, biases, backend="auto", model=None):
+    """W5: class probabilities of a sigmoid-hidden, softmax-output MLP."""
+    model = model or w5_model(weights, biases, backend, X.dtype)
+    return model.predict_proba(X)
