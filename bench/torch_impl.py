@@ -4,6 +4,10 @@ Written as a PyTorch user would: autograd for the backward pass, ``F.cross_entro
 ``F.mse_loss``. torch is imported only when a workload runs, so importing this module
 without torch works and the first call raises a clear ImportError.
 Call pattern: ``w1_step(**prepare(workloads.make_w1()))``; inputs are never modified.
+
+Measuring on a busy machine: torch's OpenMP workers spin-wait between parallel regions;
+when other processes compete for the cores this makes the tiny-net workloads (W3, W6)
+20–40× slower. Set ``OMP_WAIT_POLICY=PASSIVE`` before torch is imported to avoid it.
 """
 from __future__ import annotations
 

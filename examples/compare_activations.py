@@ -32,7 +32,7 @@ if __name__ == "__main__":
 
     # grid() expands the axes into every combination: 3 activations x 3 inits = 9 runs.
     variants = grid(activation=["sigmoid", "tanh", "relu"], init=["uniform", "xavier", "he"],
-                    iterations=[50 if args.quick else 1000], n_train=[300 if args.quick else 10**6])
+                    iterations=[50 if args.quick else 1000], n_train=[80 if args.quick else 10**6])
     results = sweep(train, variants, jobs=args.jobs, progress=not args.quick)
 
     histories, accuracies = {}, {}
@@ -42,7 +42,8 @@ if __name__ == "__main__":
         print(f"{label:18s} train acc {history.final_accuracy:.3f}  test acc {test_acc:.3f}")
 
     # All loss and accuracy curves overlaid, then the final test accuracies as bars.
-    for name, fig in [("activations_curves.png", viz.compare_curves(histories, title="activation / init")),
-                      ("activations_accuracy.png", viz.accuracy_bars(accuracies, title="test accuracy", chance=0.1))]:
+    figures = {"activations_curves.png": viz.compare_curves(histories, title="activation / init"),
+               "activations_accuracy.png": viz.accuracy_bars(accuracies, title="test accuracy", chance=0.1)}
+    for name, fig in figures.items():
         viz.save_figure(fig, os.path.join(args.out, name))
         print("wrote", os.path.join(args.out, name))

@@ -34,10 +34,10 @@ for activation in ["relu", "tanh"]:
     model = fastnn.DeepMLP([784, 128, 64, 10], activation=activation, output="softmax", init="he", seed=0)
     # Every epoch: loss/accuracy/lr scalars and min/max/mean/std of each layer's weights, biases,
     # pre-activations, activations and weight gradients (on a fixed probe of 256 training rows);
-    # every 2 epochs also their histograms.
+    # every 2 epochs also their histograms. The test split serves as validation data here.
     with TensorBoardCallback(os.path.join(logdir, activation), histograms_every=2) as tb:
         history = model.fit(X, y, epochs=epochs, lr=0.05, batch_size=64, optimizer="momentum",
                             validation_data=(Xtest, ytest), callbacks=[tb], progress=False, seed=0)
-    print(f"{activation:5s} val accuracy per epoch: {[round(a, 3) for a in history.val_accuracy]}")
+    print(f"{activation:5s} test accuracy per epoch: {[round(a, 3) for a in history.val_accuracy]}")
 
 print(f"event files are in {logdir}/; view them with:\n    tensorboard --logdir {logdir}")

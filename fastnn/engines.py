@@ -27,7 +27,7 @@ OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2}
 LOOP_MAX_WORK = 20_000_000
 # Steps with at most this many multiply-adds run in the C loop (no BLAS: hand loops over
 # samples, vectorised); larger mini-batches go to the Numba loop, which calls BLAS.
-CLOOP_MAX_WORK = 300_000
+CLOOP_MAX_WORK = 2_000_000
 
 
 class Buffers:

@@ -4,8 +4,9 @@
     >>> def train(activation, init, seed=0): ...          # a module-level function
     >>> results = sweep(train, grid(activation=["tanh", "relu"], init=["he", "xavier"]), jobs=2)
 
-``jobs > 1`` uses joblib's process pool (loky); inside ``joblib.parallel_config(backend="dask")``
-(or "ray") the same call runs on a cluster. Each worker gets ``cores // jobs`` threads for BLAS,
+``jobs > 1`` uses joblib's process pool (loky); ``backend="dask"`` (with ``scheduler=ADDRESS``)
+or an active ``joblib.parallel_config(backend="dask")`` runs the same call on a dask.distributed
+cluster (``backend="ray"`` on ray). Each worker gets ``cores // jobs`` threads for BLAS,
 Numba and OpenMP, so parallel runs do not oversubscribe the machine. Results come back in the
 order of ``variants`` and are identical to a serial run for the same seeds.
 """
@@ -33,8 +34,54 @@ def _run_one(fn, kwargs, threads):
     return fn(**kwargs)
 
 
-def sweep(fn, variants, jobs: int = 1, threads: int | None = None, progress: bool = True, desc: str = "sweep"):
-    """[fn(**v) for v in variants], run by ``jobs`` joblib workers (1: in this process)."""
+def _active_dask_client(backend, scheduler):
+    """The dask.distributed Client to use: asked for explicitly, or joblib's active dask backend."""
+    if backend == "dask" or scheduler is not None:
+        from distributed import Client, default_client
+
+        if scheduler is not None:
+            return Client(scheduler)
+        try:
+            return default_client()
+        except ValueError:
+            return Client(processes=True)
+    try:
+        from joblib.parallel import get_active_backend
+
+        active, _ = get_active_backend()
+    except Exception:  # pragma: no cover - very old joblib
+        return None
+    return getattr(active, "client", None) if type(active).__name__ == "DaskDistributedBackend" else None
+
+
+def _dask_sweep(client, fn, variants, threads, progress, desc):
+    """Submit every variant as a dask future; a dead worker raises instead of hanging."""
+    from tqdm.auto import tqdm
+
+    futures = client.map(_run_one, [fn] * len(variants), variants, [threads] * len(variants), pure=False)
+    try:
+        results = []
+        for fut in tqdm(futures, desc=desc, disable=not progress, leave=False):
+            results.append(fut.result())
+        return results
+    except Exception as exc:
+        if "KilledWorker" in type(exc).__name__:
+            raise RuntimeError(f"a sweep worker died while running ({type(exc).__name__}: {exc}); the sweep "
+                               "stopped — check the workers' memory limits, or run with jobs=1 to see the "
+                               "error") from exc
+        raise
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+
+
+def sweep(fn, variants, jobs: int = 1, threads: int | None = None, progress: bool = True, desc: str = "sweep",
+          backend: str | None = None, scheduler: str | None = None):
+    """[fn(**v) for v in variants], run by ``jobs`` joblib workers (1: in this process).
+
+    ``backend="dask"`` (optionally with ``scheduler="tcp://host:8786"``), or an active
+    ``joblib.parallel_config(backend="dask")``, runs the variants as dask.distributed futures;
+    ``backend="ray"`` uses joblib's ray backend. A worker that dies fails the sweep with a
+    RuntimeError (dask retries the task on another worker first, as configured)."""
     variants = list(variants)
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
@@ -42,12 +89,21 @@ def sweep(fn, variants, jobs: int = 1, threads: int | None = None, progress: boo
         raise TypeError("fn must be a callable taking the variant's settings as keyword arguments")
     from tqdm.auto import tqdm
 
+    client = _active_dask_client(backend, scheduler) if (jobs > 1 or backend or scheduler) else None
+    if client is not None:
+        return _dask_sweep(client, fn, variants, threads or 1, progress, desc)
     if jobs == 1 or len(variants) <= 1:
         return [fn(**v) for v in tqdm(variants, desc=desc, disable=not progress, leave=False)]
     import joblib
 
     if threads is None:
         threads = max(1, default_num_threads() // jobs)
+    if backend == "ray":
+        from ray.util.joblib import register_ray
+
+        register_ray()
+        with joblib.parallel_config(backend="ray"):
+            return list(joblib.Parallel(n_jobs=jobs)(joblib.delayed(_run_one)(fn, v, threads) for v in variants))
     tasks = (joblib.delayed(_run_one)(fn, v, threads) for v in variants)
     try:
         runner = joblib.Parallel(n_jobs=jobs, return_as="generator")

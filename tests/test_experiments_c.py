@@ -13,7 +13,7 @@ from fastnn.experiments import metrics_schema
 from test_report import local_links_missing
 
 TINY = ["--n-train", "300", "--iterations", "5", "--set", "n_test=200", "--no-progress", "-q"]
-EXPECTED_RUNS = {"C1": 8, "C2": 5, "C3": 10, "C4": 2, "C5": 2, "C6": 3, "C7": 4, "C8": 1, "C9": 2, "C10": 3}
+EXPECTED_RUNS = {"C1": 8, "C2": 5, "C3": 10, "C4": 2, "C5": 2, "C6": 3, "C7": 4, "C8": 1, "C9": 2, "C10": 4}
 EXPERIMENT_FIGURES = {
     "C1": ["loss_curves", "loss_curves_coarse", "final_train_accuracy", "final_test_accuracy"],
     "C2": ["loss_curves", "final_train_accuracy", "final_test_accuracy", "sigmoid_shapes"],
@@ -67,6 +67,14 @@ def test_group_runs_every_experiment(group_c):
         for name in EXPERIMENT_FIGURES.get(exp_id, []):
             assert any(f["path"] == f"{exp_id}/{name}.png" for f in sec["figures"]), (exp_id, name)
             assert_real_image(out / exp_id / f"{name}.png")
+
+
+def test_runs_are_listed_in_variant_order(group_c):
+    out, _ = group_c
+    sections = _manifest(out)["sections"]
+    assert [r["name"] for r in sections["C1"]["runs"]] == \
+        ["lr=1e-06", "lr=5e-06", "lr=1e-05", "lr=2e-05", "lr=3e-05", "lr=0.0001", "lr=0.001", "lr=0.1"]
+    assert [r["name"] for r in sections["C2"]["runs"]] == ["k=0.1", "k=0.5", "k=1", "k=2", "k=10"]
 
 
 def test_every_run_json_follows_the_schema(group_c):
@@ -129,6 +137,11 @@ def test_report_links_resolve(group_c):
     for exp_id in EXPECTED_RUNS:
         assert f"#sec-{exp_id}" in hrefs
         assert any(h.startswith(f"{exp_id}/runs/") and h.endswith(".json") for h in hrefs)
+    from fastnn.experiments.runner import _UMASK
+
+    for f in [out / "index.html", out / "report.json", out / "C1" / "loss_curves.png",
+              next((out / "C1" / "runs").glob("*.json"))]:
+        assert f.stat().st_mode & 0o444 == 0o444 & ~_UMASK, f  # readable like any file (not mkstemp's 0600)
     text = "".join(parser.text)
     for head in ("dataset", "machine", "fastnn", "backend", "Final metrics", "train accuracy", "test accuracy"):
         assert head in text
@@ -194,7 +207,7 @@ def test_parallel_runs_equal_serial_runs(tmp_path):
     assert main(["run", "C10", "--out", str(a), "--jobs", "1", *common]) == 0
     assert main(["run", "C10", "--out", str(b), "--jobs", "2", *common]) == 0
     files = sorted((a / "C10" / "runs").glob("*.json"))
-    assert len(files) == 3
+    assert len(files) == 4
     for f in files:
         ra, rb = json.loads(f.read_text()), json.loads((b / "C10" / "runs" / f.name).read_text())
         assert ra["metrics"] == rb["metrics"]

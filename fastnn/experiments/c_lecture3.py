@@ -74,6 +74,7 @@ def sweep(ctx, variants, *, extras="best", desc=None):
 
     results = ctx.map(train_mnist, [_kwargs(ctx, n, c, basic) for n, c in variants], on_result=on_result,
                       desc=desc or f"{ctx.id} runs")
+    ctx.order_runs([n for n, _ in variants])
     if dash == "none" or extras == "none" or not results:
         return results
     targets = list(range(len(results))) if extras == "all" else [best_index(results)]
@@ -146,6 +147,16 @@ def _findings(ctx, results):
         share = r["metrics"].get("top_class_share")
         if share is not None and share >= 0.9 and not h.stopped:
             ctx.note(f"{r['name']}: collapsed — predicts one class for {share:.0%} of the test images.")
+    seen = {}
+    for r in results:  # different settings that end in exactly the same place say something
+        if r.get("reused_from") or r["history"].stopped:
+            continue
+        key = (tuple(r["history"].loss), r["metrics"]["train_accuracy"])
+        if key in seen:
+            ctx.note(f"{r['name']} trained exactly like {seen[key]} (identical loss curve and accuracy): the "
+                     f"setting that differs never came into play.")
+        else:
+            seen[key] = r["name"]
     n = len(ctx.load_data()[0])
     if ctx.params.get("reduction", "sum") == "sum" and n != REFERENCE_N:
         ctx.note(f"lr·Σ: gradients are summed over the N = {n} training images (reduction='sum'), as in the "
@@ -407,14 +418,24 @@ def c9_best(ctx):
 @experiment("C10", title="Cosine learning rate with restarts",
             question="Does a cosine schedule lr_t = lr_min + ½(lr_max − lr_min)(1 + cos(π·t/(T/cycles))), with "
                      "restarts when cycles > 1, beat a constant rate?",
-            varies="schedule: constant vs cosine with 1 cycle vs cosine with 3 cycles (He init, lr_max = lr)",
+            varies="schedule: constant lr vs cosine (lr_max = lr) with 1 and with 3 cycles, and a constant rate with "
+                   "the cosine's mean, (lr + lr_min)/2 (He init)",
             **dict(BASE, init="he", lr=2e-5), lr_min=0.0, cycles=[1, 3])
 def c10_cosine(ctx):
     p = ctx.params
-    variants = [(f"constant lr={p['lr']:g}", _base_config(ctx, schedule="constant"))]
+    lr, lr_min = float(p["lr"]), float(p["lr_min"])
+    variants = [(f"constant lr={lr:g}", _base_config(ctx, schedule="constant"))]
     for c in p["cycles"]:
         variants.append((f"cosine, {c} cycle{'s' if c > 1 else ''}",
-                         _base_config(ctx, schedule=["cosine", {"lr_min": float(p["lr_min"]), "cycles": int(c)}])))
+                         _base_config(ctx, schedule=["cosine", {"lr_min": lr_min, "cycles": int(c)}])))
+    mean_lr = (lr + lr_min) / 2
+    variants.append((f"constant lr={mean_lr:g} (the cosine's mean)", _base_config(ctx, lr=mean_lr, schedule="constant")))
     results = sweep(ctx, variants)
     _curves_and_bars(ctx, results, "C10: learning-rate schedules", metrics=("loss", "accuracy", "lr"))
+    for r in results:
+        ctx.note(f"{r['name']}: Σ lr_t over the run = {float(np.sum(r['history'].lr)):.4g}, final train accuracy "
+                 f"{_pct(r['metrics']['train_accuracy'])}.")
+    ctx.note("While the steps are small, full-batch gradient descent follows the gradient flow and where it ends "
+             "depends mostly on Σ lr_t, not on how the rate is spread over the iterations: compare the cosine runs "
+             "with the constant run at their mean rate.")
     _findings(ctx, results)

@@ -96,8 +96,6 @@ def n_cores() -> int:
 
 def _worker_call(fn, kwargs, threads, index):
     """Run one variant in a joblib worker: its own thread budget, Ctrl-C left to the parent."""
-    import fastnn
-
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # pragma: no cover - not the main thread of the worker
@@ -118,6 +116,25 @@ def _set_threads(n):
     return prev
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def make_readable(path):
+    """Give a file written through mkstemp (mode 0600) the permissions a normally created
+    file would have, so that the report's files can be served or shared."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+        os.chmod(path, mode | (0o444 & ~_UMASK))
+    except OSError:
+        pass
+
+
 def slug(name) -> str:
     """A file-name-safe version of a run or figure name."""
     s = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", str(name)).strip("._")
@@ -133,7 +150,8 @@ class Context:
     params)``, ``note(text)``, ``log(text)``. Added here: ``id``, ``root``, ``quick``,
     ``seed``, ``jobs``, ``class_names``, ``rel(path)``, ``map(..., on_result=…, desc=…)``,
     ``save_figure(..., caption=, run=, featured=, dpi=)``, ``add_run(..., figures=, extra=,
-    dataset=, wall_time=)``, ``attach_figures(name, paths)``, ``runs`` (rows recorded so far),
+    dataset=, wall_time=)``, ``attach_figures(name, paths)``, ``order_runs(names)``, ``runs`` (rows
+    recorded so far),
     ``cache_dir`` (a scratch folder for this invocation, or None).
     """
 
@@ -235,6 +253,7 @@ class Context:
 
     # -- outputs
     def _register(self, path, caption, run, featured=False):
+        make_readable(path)
         entry = {"path": self.rel(path), "caption": caption or Path(path).stem, "run": run, "featured": bool(featured)}
         self.figures = [f for f in self.figures if f["path"] != entry["path"]] + [entry]
         return entry
@@ -297,6 +316,11 @@ class Context:
                           "stopped": record["stopped"], "message": record["message"],
                           "wall_time": record["wall_time"], "engine": record["engine"], "figures": rel_figs})
         return path
+
+    def order_runs(self, names):
+        """Put the rows of ``names`` in that order (parallel runs are recorded as they finish)."""
+        rank = {str(n): i for i, n in enumerate(names)}
+        self.runs.sort(key=lambda row: rank.get(row["name"], -1))
 
     def attach_figures(self, name, paths):
         """Add figures drawn after ``add_run(name, …)`` to that run's row and JSON."""

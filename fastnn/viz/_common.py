@@ -23,6 +23,13 @@ def new_figure(figsize=(6.4, 4.8), layout="constrained", **kwargs):
     return fig
 
 
+def _public_mode(path):
+    """mkstemp creates 0600 files: give the figure the permissions of a normal file (umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def save_figure(fig, path, dpi=100, close=True, **savefig_kwargs):
     """Write ``fig`` to ``path`` atomically (a temporary file in the same folder, then
     ``os.replace``), so a reader never sees a half-written image; then close it.
@@ -38,6 +45,7 @@ def save_figure(fig, path, dpi=100, close=True, **savefig_kwargs):
     try:
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, dpi=dpi, format=fmt, **savefig_kwargs)
+        _public_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
