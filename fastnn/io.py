@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from ._atomic import atomic_path
 
 FORMAT = "fastnn-model"
 VERSION = 1
@@ -30,16 +31,9 @@ def save_model(model, path):
         "init": model.init if isinstance(model.init, str) else repr(model.init),
         "dtype": model.dtype.name, "seed": model.seed,
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
             np.savez(fh, config=np.array(json.dumps(config)), params=model._theta)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

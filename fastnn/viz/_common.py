@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+
+from .._atomic import atomic_path
 import sys
-import tempfile
 import textwrap
 
 import numpy as np
@@ -23,13 +24,6 @@ def new_figure(figsize=(6.4, 4.8), layout="constrained", **kwargs):
     return fig
 
 
-def _public_mode(path):
-    """mkstemp creates 0600 files: give the figure the permissions of a normal file (umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def save_figure(fig, path, dpi=100, close=True, **savefig_kwargs):
     """Write ``fig`` to ``path`` atomically (a temporary file in the same folder, then
     ``os.replace``), so a reader never sees a half-written image; then close it.
@@ -41,18 +35,9 @@ def save_figure(fig, path, dpi=100, close=True, **savefig_kwargs):
     os.makedirs(folder, exist_ok=True)
     suffix = os.path.splitext(path)[1].lower()
     fmt = suffix[1:] if suffix else "png"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix or ".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with atomic_path(path, suffix=suffix or ".png") as tmp:
+        with open(tmp, "wb") as fh:
             fig.savefig(fh, dpi=dpi, format=fmt, **savefig_kwargs)
-        _public_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    if close:
-        close_figure(fig)
     return path
 
 

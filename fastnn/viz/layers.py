@@ -14,11 +14,11 @@ column.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
-from ._common import (_public_mode, DIVERGED_COLOR, as_grid, class_colors, close_figure, image_aspect, is_diverged,
+from .._atomic import atomic_path
+from ._common import (DIVERGED_COLOR, as_grid, class_colors, close_figure, image_aspect, is_diverged,
                       new_figure, step_to_x, unit_grid, x_axis)
 from .curves import _integer_x, _percent_axis, log_scale_if_positive
 
@@ -327,17 +327,9 @@ def layers_animation(model, history, path, fps=4, max_frames=60, dpi=72):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".gif", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".gif") as tmp:
         duration = [int(round(1000 / fps))] * len(frames)
         duration[-1] = max(duration[-1], 1500)  # linger on the final state
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0,
                        optimize=False, disposal=1)
-        _public_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
