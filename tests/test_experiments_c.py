@@ -93,8 +93,10 @@ def test_every_run_json_follows_the_schema(group_c):
             assert rec["experiment"] == exp_id and rec["engine"]
             steps = m["steps"]
             assert len(rec["curves"]["loss"]) == steps and len(rec["curves"]["accuracy"]) == steps
-            assert len(rec["layers"]["record_steps"]) == steps  # every iteration recorded
-            assert len(rec["layers"]["update_magnitude"][0]) == 3  # one value per layer
+            assert len(rec["curves"]["update_magnitude"]) == steps  # every iteration, one value per layer
+            assert all(len(row) == 3 for row in rec["curves"]["update_magnitude"])
+            assert 1 <= len(rec["layers"]["record_steps"]) <= steps  # full layer records every few iterations
+            assert len(rec["layers"]["update_magnitude"][0]) == 3
             assert rec["params"]["bias"] is False and rec["params"]["reduction"] == "sum"
 
 

@@ -140,7 +140,11 @@ def test_run_record_follows_the_schema():
     assert rec["engine"] == "cython-kernels" and rec["wall_time"] == 0.25
     assert rec["layers"]["record_steps"] == [0, 1] and len(rec["layers"]["dead_units"]) == 2
     assert rec["params"]["init"] == ["uniform", 0.5]
+    assert rec["curves"]["update_magnitude"] == []
     json.dumps(rec, allow_nan=False)
+    rec = metrics_schema.make_run_record("C1", "r", {}, history=_history(),
+                                         curves={"update_magnitude": [[1e-6, 2e-5, np.float32(3e-4)]] * 2})
+    assert metrics_schema.validate(rec) == [] and len(rec["curves"]["update_magnitude"]) == 2
 
 
 def test_record_without_history_is_valid():
@@ -156,6 +160,8 @@ def test_record_without_history_is_valid():
     (lambda r: r["metrics"].update(x=float("nan")), "metrics.x"),
     (lambda r: r["layers"]["dead_units"].pop(), "layers.dead_units has 1 rows"),
     (lambda r: r["curves"].update(loss=["a"]), "curves.loss"),
+    (lambda r: r["curves"].update(update_magnitude=[1.0]), "curves.update_magnitude"),
+    (lambda r: r["curves"].update(bogus=[]), "undocumented curves: bogus"),
     (lambda r: r.update(schema="other/2"), "schema is"),
     (lambda r: r["dataset"].pop("n_train"), "dataset lacks"),
 ])

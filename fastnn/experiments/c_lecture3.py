@@ -61,7 +61,8 @@ def sweep(ctx, variants, *, extras="best", desc=None):
         extra = {"figure_time": r["figure_time"]}
         if r.get("reused_from"):
             extra["reused_from"] = r["reused_from"]
-        ctx.add_run(r["name"], m, history=h, params=r["config"], figures=r["figures"], extra=extra)
+        ctx.add_run(r["name"], m, history=h, params=r["config"], figures=r["figures"], extra=extra,
+                    curves={"update_magnitude": r.get("update_magnitude") or []})
         acc = lambda v: "—" if v is None else f"{v:.2%}"  # noqa: E731
         msg = f" — {h.message}" if h.stopped else ""
         if r.get("reused_from"):
@@ -189,11 +190,15 @@ def layer_stats_figure(results):
         for i, (label, key, sd_key, log) in enumerate(rows):
             ax = axes[i, j]
             arr = np.asarray(stats[key], dtype=np.float64)
+            x = steps
+            if key == "update_magnitude" and r.get("update_magnitude"):  # tracked at every iteration
+                arr = np.asarray(r["update_magnitude"], dtype=np.float64)
+                x = np.arange(1, len(arr) + 1)
             if arr.size == 0:
                 ax.text(0.5, 0.5, "nothing recorded", ha="center", va="center", transform=ax.transAxes)
                 continue
             for l in range(arr.shape[1]):
-                ax.plot(steps, arr[:, l], color=f"C{l}", lw=1.4, label=f"layer {l + 1}")
+                ax.plot(x, arr[:, l], color=f"C{l}", lw=1.4, label=f"layer {l + 1}")
                 if sd_key:
                     sd = np.asarray(stats[sd_key], dtype=np.float64)[:, l]
                     ax.fill_between(steps, arr[:, l] - sd, arr[:, l] + sd, color=f"C{l}", alpha=0.15, lw=0)

@@ -21,7 +21,9 @@ Each run of an experiment writes ``<out>/<experiment>/runs/<run>.json``, one obj
     message          str              the History's message (e.g. "training diverged at step 37: NaN in
                                       activations — lower the learning rate …"), "" when none
     curves           object           lists per iteration/epoch: loss, accuracy, step_loss, lr,
-                                      val_loss, val_accuracy, val_epochs (each a list, maybe empty)
+                                      val_loss, val_accuracy, val_epochs (each a list, maybe empty), and
+                                      update_magnitude: one list per iteration with mean |ΔW_l| of each
+                                      layer (lr included) — empty when the experiment does not track it
     layers           object           per-layer statistics: record_steps (list of int) and, for each of
                                       act_mean, act_std, weight_mean, weight_std, update_mean, update_std,
                                       update_magnitude, dead_units, a list (one per record) of lists (one
@@ -46,6 +48,7 @@ SCHEMA_ID = "fastnn.run/1"
 LAYER_STATS = ("act_mean", "act_std", "weight_mean", "weight_std", "update_mean", "update_std",
                "update_magnitude", "dead_units")
 CURVES = ("loss", "accuracy", "step_loss", "lr", "val_loss", "val_accuracy", "val_epochs")
+CURVE_TABLES = ("update_magnitude",)  # per iteration, one value per layer
 #: the metrics every MNIST-format training run records (other experiments may record fewer)
 MNIST_METRICS = ("final_loss", "train_accuracy", "test_accuracy", "test_loss", "peak_train_accuracy", "steps",
                  "dead_units")
@@ -66,7 +69,7 @@ RUN_SCHEMA = {
     "wall_time": (_NUM, "seconds spent training"),
     "stopped": ("str|null", 'why training ended early ("diverged", "interrupted", …)'),
     "message": ("str", "the History's message, '' when none"),
-    "curves": ("object", "per-iteration/epoch lists: " + ", ".join(CURVES)),
+    "curves": ("object", "per-iteration/epoch lists: " + ", ".join(CURVES + CURVE_TABLES)),
     "layers": ("object", "record_steps and per-layer statistics: " + ", ".join(LAYER_STATS)),
     "figures": ("list", "figures of this run, relative to the report folder"),
     "extra": ("object", "experiment-specific extras"),
@@ -107,8 +110,9 @@ def _empty_layers():
 def history_parts(history):
     """(curves, layers, engine, wall_time, stopped, message) of a History (or None)."""
     if history is None:
-        return {k: [] for k in CURVES}, _empty_layers(), None, None, None, ""
+        return {k: [] for k in CURVES + CURVE_TABLES}, _empty_layers(), None, None, None, ""
     curves = {k: jsonable(list(getattr(history, k, []) or [])) for k in CURVES}
+    curves.update({k: [] for k in CURVE_TABLES})
     layers = {"record_steps": [int(s) for s in getattr(history, "record_steps", [])]}
     stats = history.layers if layers["record_steps"] else {}
     for k in LAYER_STATS:
@@ -120,11 +124,13 @@ def history_parts(history):
 
 
 def make_run_record(experiment, run, metrics, *, history=None, params=None, dataset=None, seed=None,
-                    backend="auto", figures=(), extra=None, wall_time=None):
-    """Build a record of the documented shape (see the module docstring)."""
+                    backend="auto", figures=(), extra=None, wall_time=None, curves=None):
+    """Build a record of the documented shape (see the module docstring); ``curves`` adds
+    or replaces per-iteration curves (e.g. update_magnitude)."""
     from .. import __version__
 
-    curves, layers, engine, h_wall, stopped, message = history_parts(history)
+    h_curves, layers, engine, h_wall, stopped, message = history_parts(history)
+    curves = dict(h_curves, **(curves or {}))
     ds = {"name": None, "n_train": None, "n_test": None}
     ds.update(dataset or {})
     return jsonable({
@@ -202,6 +208,14 @@ def validate(record) -> list:
             errors.append(f"curves.{name} should be a list")
         elif not all(_is_number_or_null(v) for v in vals):
             errors.append(f"curves.{name} holds a non-number")
+    for name in CURVE_TABLES:
+        rows = record["curves"].get(name)
+        if not isinstance(rows, list) or not all(isinstance(r, list) and all(_is_number_or_null(v) for v in r)
+                                                 for r in rows):
+            errors.append(f"curves.{name} should be a list of lists of numbers")
+    unknown_curves = sorted(set(record["curves"]) - set(CURVES) - set(CURVE_TABLES))
+    if unknown_curves:
+        errors.append(f"undocumented curves: {', '.join(unknown_curves)}")
     layers = record["layers"]
     steps = layers.get("record_steps")
     if not isinstance(steps, list) or not all(isinstance(s, int) for s in steps):

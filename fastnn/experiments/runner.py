@@ -150,7 +150,7 @@ class Context:
     params)``, ``note(text)``, ``log(text)``. Added here: ``id``, ``root``, ``quick``,
     ``seed``, ``jobs``, ``class_names``, ``rel(path)``, ``map(..., on_result=…, desc=…)``,
     ``save_figure(..., caption=, run=, featured=, dpi=)``, ``add_run(..., figures=, extra=,
-    dataset=, wall_time=)``, ``attach_figures(name, paths)``, ``order_runs(names)``, ``runs`` (rows
+    dataset=, wall_time=, curves=)``, ``attach_figures(name, paths)``, ``order_runs(names)``, ``runs`` (rows
     recorded so far),
     ``cache_dir`` (a scratch folder for this invocation, or None).
     """
@@ -285,7 +285,7 @@ class Context:
         return path
 
     def add_run(self, name, metrics, history=None, params=None, figures=(), extra=None, dataset=None,
-                wall_time=None):
+                wall_time=None, curves=None):
         """Record one run: write ``<out_dir>/runs/<name>.json`` (validated against
         metrics_schema) and add a row to the experiment's metrics table. ``figures`` (paths)
         are this run's figures, listed with it. Returns the JSON path."""
@@ -309,7 +309,8 @@ class Context:
                     pass
         record = metrics_schema.make_run_record(
             self.id, name, metrics, history=history, params=params, dataset=dataset, seed=self.params.get("seed"),
-            backend=self.params.get("backend", "auto"), figures=rel_figs, extra=extra, wall_time=wall_time)
+            backend=self.params.get("backend", "auto"), figures=rel_figs, extra=extra, wall_time=wall_time,
+            curves=curves)
         metrics_schema.check(record)
         report.write_atomic(path, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False))
         self.runs.append({"name": str(name), "json": self.rel(path), "metrics": record["metrics"],
