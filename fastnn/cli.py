@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="seed of every run (default 0)")
     run.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                      help="parallel worker processes for a sweep's runs (default 1; -1: one per core)")
+    run.add_argument("--parallel-backend", choices=("loky", "dask"), default="loky",
+                     help="where --jobs runs go: local processes (loky, default) or a dask.distributed cluster")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
     run.add_argument("--threads", type=int, default=None, metavar="N",
                      help="threads per run (default: cores // number of parallel runs)")
     run.add_argument("--quick", action="store_true", help="tiny settings for a smoke test")
@@ -177,10 +181,15 @@ def cmd_run(args) -> int:
         return _error("--iterations must be a positive integer")
     command = "fastnn " + " ".join(shlex.quote(a) for a in args.argv)
     try:
-        summary = run_experiments(args.names, out=args.out, dataset=args.dataset, iterations=args.iterations,
-                                  backend=args.backend, seed=args.seed, jobs=args.jobs, quick=args.quick,
-                                  overrides=overrides, progress=not args.no_progress, command=command,
-                                  threads=args.threads)
+        cluster = _parallel_backend(args)
+    except (ImportError, OSError) as exc:
+        return _error(exc)
+    try:
+        with cluster:
+            summary = run_experiments(args.names, out=args.out, dataset=args.dataset, iterations=args.iterations,
+                                      backend=args.backend, seed=args.seed, jobs=args.jobs, quick=args.quick,
+                                      overrides=overrides, progress=not args.no_progress, command=command,
+                                      threads=args.threads)
     except (ExperimentSetupError, ValueError) as exc:
         return _error(exc)
     except KeyboardInterrupt:  # before anything ran
@@ -191,6 +200,28 @@ def cmd_run(args) -> int:
         print(f"fastnn: {len(summary.failed)} experiment(s) failed: {', '.join(summary.failed)} "
               f"(tracebacks in the report and above)", file=sys.stderr)
     return summary.exit_code
+
+
+def _parallel_backend(args):
+    """A context in which --jobs runs go to the chosen engine: joblib's loky processes, or a
+    dask.distributed cluster (the scheduler at --scheduler, else a local one) through
+    joblib.parallel_config(backend="dask")."""
+    import contextlib
+
+    if args.parallel_backend != "dask":
+        if args.scheduler:
+            raise ImportError("--scheduler needs --parallel-backend dask")
+        return contextlib.nullcontext()
+    try:
+        import joblib
+        from distributed import Client
+    except ImportError as exc:
+        raise ImportError(f"--parallel-backend dask needs dask.distributed: pip install 'fastnn[dask]' ({exc})")
+    stack = contextlib.ExitStack()
+    client = stack.enter_context(Client(args.scheduler) if args.scheduler else Client(processes=True))
+    print(f"fastnn: running on the dask cluster at {client.scheduler.address}", file=sys.stderr)
+    stack.enter_context(joblib.parallel_config(backend="dask"))
+    return stack
 
 
 def cmd_report(args) -> int:

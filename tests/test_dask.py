@@ -54,3 +54,23 @@ def test_a_dying_worker_fails_clearly(cluster):
 
     with joblib.parallel_config(backend="dask"), pytest.raises(RuntimeError, match="worker died"):
         sweep(_die_on_three, [dict(width=w) for w in (1, 2, 3, 4)], jobs=2, progress=False)
+
+
+def test_cli_sweep_on_a_dask_cluster_matches_local(cluster, tmp_path):
+    """`fastnn run D2 --jobs 2 --parallel-backend dask --scheduler ADDRESS` gives the local results."""
+    import json
+
+    from fastnn.cli import main
+
+    address = cluster.scheduler.address
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert main(["run", "D2", "--quick", "--no-progress", "--out", str(local)]) == 0
+    assert main(["run", "D2", "--quick", "--no-progress", "--out", str(remote), "--jobs", "2",
+                 "--parallel-backend", "dask", "--scheduler", address]) == 0
+
+    def accuracies(out):
+        runs = json.loads((out / "report.json").read_text())["sections"]["D2"]["runs"]
+        timing = ("steps_per_s", "wall_time")
+        return [(r["name"], {k: v for k, v in r["metrics"].items() if k not in timing}) for r in runs]
+
+    assert accuracies(local) == accuracies(remote)

@@ -104,6 +104,32 @@ def _worker_call(fn, kwargs, threads, index):
     return index, fn(**kwargs)
 
 
+def _dask_client():
+    """The dask.distributed Client of an active ``joblib.parallel_config(backend="dask")``."""
+    from ..sweep import _active_dask_client
+
+    return _active_dask_client(None, None)
+
+
+def _dask_results(client, fn, kwargs_list, threads):
+    """Yield (index, result) as the variants finish on the dask cluster; a worker that dies
+    raises a RuntimeError (after dask's own retries) instead of hanging or dropping a run."""
+    from distributed import as_completed
+
+    n = len(kwargs_list)
+    futures = client.map(_worker_call, [fn] * n, kwargs_list, [threads] * n, list(range(n)), pure=False)
+    try:
+        for fut in as_completed(futures):
+            yield fut.result()
+    except Exception as exc:
+        if "KilledWorker" in type(exc).__name__:
+            raise RuntimeError(f"a dask worker died while running a variant ({exc}); finished runs are kept "
+                               "in the report — check the workers' memory limits or rerun with --jobs 1") from exc
+        raise
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+
+
 def _set_threads(n):
     """fastnn.set_num_threads(n) after importing every backend: threadpoolctl only limits
     the BLAS libraries already loaded, and the Cython kernels load SciPy's OpenBLAS lazily."""
@@ -235,6 +261,12 @@ class Context:
                         bar.update(1)
                 finally:
                     _set_threads(prev)
+            elif _dask_client() is not None:  # --parallel-backend dask: dask.distributed futures
+                for i, res in _dask_results(_dask_client(), fn, kwargs_list, threads):
+                    results[i] = res
+                    if on_result is not None:
+                        on_result(i, res)
+                    bar.update(1)
             else:
                 from joblib import Parallel, delayed
 
