@@ -77,7 +77,8 @@ def _floor(workload, data):
 
 
 def _memory_probe(workload, impl, scale):
-    """In a fresh process: peak RSS growth (MB) of one run after data, warm-up and setup."""
+    """In a fresh process: peak RSS growth (MB) of one run after data, warm-up and setup
+    (Linux: the peak is reset through /proc/self/clear_refs just before the run)."""
     code = f"""
 import resource, sys, json
 sys.path.append({_ROOT!r})
@@ -89,10 +90,14 @@ small = workloads.make({workload!r}, np.float32, scale=0.01)
 _callable({impl!r}, {workload!r}, small)[0]()
 fn, _ = _callable({impl!r}, {workload!r}, data)
 import gc; gc.collect()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1])
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
+before = status("VmRSS:")
 fn()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps((after - before) / 1024))
+print(json.dumps((status("VmHWM:") - before) / 1024))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     if out.returncode != 0:
