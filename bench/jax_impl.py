@@ -63,7 +63,8 @@ def prepare(data):
 def _numpy(params):
     """(weights, biases) as NumPy arrays from a list of (W, b) pairs."""
     weights = [np.asarray(W) for W, _ in params]
-    biases = None if params[0][1] is None else [np.asarray(b) for _, b in params]
+    no_bias = np.ndim(params[0][1]) == 0                # _pairs puts a scalar 0 there
+    biases = None if no_bias else [np.asarray(b) for _, b in params]
     return weights, biases
 
 
