@@ -28,6 +28,7 @@ LOOP_MAX_WORK = 20_000_000
 # Steps with at most this many multiply-adds run in the C loop (no BLAS: hand loops over
 # samples, vectorised); larger mini-batches go to the Numba loop, which calls BLAS.
 CLOOP_MAX_WORK = 2_000_000
+CLOOP_MIN_ROWS = 32
 
 
 class Buffers:
@@ -284,8 +285,11 @@ def choose_engine(backend_name: str, rows: int, full_batch: bool, layer_dims) ->
     kinds: "cloop" (C whole loop, Cython backend), "loop" (Numba whole loop), "kernels"."""
     from .backends import get_backend
 
-    work = rows * sum(a * b for a, b in zip(layer_dims[:-1], layer_dims[1:]))
-    tiny = work <= CLOOP_MAX_WORK
+    products = [a * b for a, b in zip(layer_dims[:-1], layer_dims[1:])]
+    work = rows * sum(products)
+    # the C loop vectorises over the samples of a step: it needs enough of them, unless the
+    # layers themselves are tiny (per-sample SGD of a 784-300-10 net belongs to the Numba loop)
+    tiny = work <= CLOOP_MAX_WORK and (rows >= CLOOP_MIN_ROWS or max(products) <= 1024)
     small = (not full_batch) or work <= LOOP_MAX_WORK
     if backend_name == "numpy":
         return "kernels", get_backend("numpy")
