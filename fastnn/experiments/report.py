@@ -26,7 +26,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -44,20 +43,10 @@ PERCENT_METRICS = {"train_accuracy", "test_accuracy", "peak_train_accuracy", "ac
 # ---------------------------------------------------------------------------- files
 def write_atomic(path, text: str):
     """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        from .runner import make_readable
+    from .._atomic import write_text
 
-        make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    write_text(path, text)
+    return Path(path)
 
 
 def load_manifest(out_dir) -> dict:

@@ -379,25 +379,9 @@ class Context:
 
 def save_figure_atomic(fig, path, dpi=100):
     """Write a matplotlib Figure to ``path`` via a temporary file and os.replace."""
-    try:
-        from ..viz import save_figure
-    except ImportError:  # viz not available: the same thing done here
-        save_figure = None
-    if save_figure is not None:
-        return save_figure(fig, path, dpi=dpi)
-    import tempfile
+    from ..viz import save_figure
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix or ".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, dpi=dpi, format=(path.suffix.lstrip(".") or "png"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return save_figure(fig, path, dpi=dpi)
 
 
 # ---------------------------------------------------------------------------- the runner
