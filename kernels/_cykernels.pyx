@@ -20,6 +20,14 @@ cdef extern from "epilogue.h":
                                   int act, float k, float alpha) nogil
     void fastnn_derivative_rows_d(double *d, const double *t, const double *a, long rows, long m,
                                   int act, double k, double alpha) nogil
+    void fastnn_sgd_f(float *P, const float *G, long n, float lr, float wd) nogil
+    void fastnn_sgd_d(double *P, const double *G, long n, double lr, double wd) nogil
+    void fastnn_momentum_f(float *P, const float *G, float *V, long n, float lr, float mu, float wd) nogil
+    void fastnn_momentum_d(double *P, const double *G, double *V, long n, double lr, double mu, double wd) nogil
+    void fastnn_adam_f(float *P, const float *G, float *M, float *V, long n, float lr, float b1, float b2,
+                       float eps, float c1, float c2, float wd) nogil
+    void fastnn_adam_d(double *P, const double *G, double *M, double *V, long n, double lr, double b1, double b2,
+                       double eps, double c1, double c2, double wd) nogil
 
 cdef extern from "small_net.h":
     long fastnn_train_f(float *theta, float *grad, float *m1, float *m2, long size, const int64_t *layout, long L,
@@ -55,6 +63,8 @@ cdef enum BlasTrans:
 # Element-wise loops go parallel only above this many elements (a parallel region
 # costs microseconds; tiny layers are faster serially).
 cdef Py_ssize_t PARALLEL_MIN = 16384
+# Optimiser steps are a streaming pass (a few flops per value): threads pay off only on large vectors.
+cdef Py_ssize_t UPDATE_PARALLEL_MIN = 1 << 20
 cdef int _n_threads = 1
 
 
@@ -66,6 +76,15 @@ def set_num_threads(int n):
 
 def get_num_threads():
     return _n_threads
+
+
+def set_parallel_min(Py_ssize_t elements, Py_ssize_t update_elements):
+    """Element counts above which epilogues / optimiser steps use the OpenMP threads (for
+    tuning the crossover on a machine; returns the previous pair)."""
+    global PARALLEL_MIN, UPDATE_PARALLEL_MIN
+    old = (PARALLEL_MIN, UPDATE_PARALLEL_MIN)
+    PARALLEL_MIN, UPDATE_PARALLEL_MIN = elements, update_elements
+    return old
 
 
 cdef inline int _require(bint ok, str what) except -1:
@@ -319,8 +338,8 @@ def mse(const floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1] D,
     return loss
 
 
-cdef void _column_sums(const floating[:, ::1] D, floating[::1] out, double scale) noexcept nogil:
-    """out := scale·Σ_rows D (per-block partial sums in double, then combined)"""
+cdef void _column_sums(const floating[:, ::1] D, floating[::1] out, double scale, bint accumulate) noexcept nogil:
+    """out := scale·Σ_rows D (+ out if accumulate); per-block partial sums in double, then combined"""
     cdef Py_ssize_t n = D.shape[0], m = D.shape[1], blk, i, j, lo, hi
     cdef Py_ssize_t n_blocks = min(n, 64)
     cdef double *partial = <double *> calloc(n_blocks * m, sizeof(double))
@@ -337,70 +356,73 @@ cdef void _column_sums(const floating[:, ::1] D, floating[::1] out, double scale
         s = 0.0
         for blk in range(n_blocks):
             s = s + partial[blk * m + j]
-        out[j] = <floating> (scale * s)
+        out[j] = <floating> (scale * s + (out[j] if accumulate else 0.0))
     free(partial)
 
 
 def weight_grad(const floating[:, ::1] X, const floating[:, ::1] D, floating[:, ::1] dW,
-                floating[::1] db, bint has_bias, double scale):
-    """dW := scale·XᵀD; db := scale·Σ_rows D"""
+                floating[::1] db, bint has_bias, double scale, bint accumulate=False):
+    """dW := scale·XᵀD (+ dW if accumulate); db := scale·Σ_rows D (+ db if accumulate)"""
     cdef int n = X.shape[0], d = X.shape[1], m = D.shape[1]
     _require(D.shape[0] == n and dW.shape[0] == d and dW.shape[1] == m and n > 0 and d > 0 and m > 0,
              "weight_grad needs X (n, d), D (n, m), dW (d, m)")
     _require(not has_bias or db.shape[0] == m, "weight_grad needs db of length m")
     with nogil:
         _gemm(Trans, NoTrans, d, m, n, <floating> scale, &X[0, 0], d, &D[0, 0], m,
-              <floating> 0.0, &dW[0, 0], m)
+              <floating> (1.0 if accumulate else 0.0), &dW[0, 0], m)
         if has_bias:
-            _column_sums(D, db, scale)
+            _column_sums(D, db, scale, accumulate)
+
+
+cdef inline Py_ssize_t _n_update_chunks(Py_ssize_t n) noexcept nogil:
+    """Threads for an optimiser step over n parameters (1 below UPDATE_PARALLEL_MIN)."""
+    return _n_threads if (n > UPDATE_PARALLEL_MIN and _n_threads > 1) else 1
 
 
 def sgd_update(floating[::1] P, const floating[::1] G, double lr, double wd):
-    """P += Δ, Δ = −lr·(G + wd·P); returns Σ|Δ|"""
-    cdef Py_ssize_t i, n = P.shape[0]
-    cdef double step, total = 0.0
+    """P := P − lr·(G + wd·P)"""
+    cdef Py_ssize_t c, lo, hi, n = P.shape[0], nc = _n_update_chunks(n)
     _require(G.shape[0] == n, "sgd_update needs P and G of one length")
     with nogil:
-        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n > PARALLEL_MIN):
-            step = -lr * (G[i] + wd * P[i])
-            P[i] = <floating> (P[i] + step)
-            total += fabs(step)
-    return total
+        for c in prange(nc, schedule="static", num_threads=_n_threads, use_threads_if=nc > 1):
+            lo = c * n // nc
+            hi = (c + 1) * n // nc
+            if floating is float:
+                fastnn_sgd_f(&P[lo], &G[lo], hi - lo, <float> lr, <float> wd)
+            else:
+                fastnn_sgd_d(&P[lo], &G[lo], hi - lo, lr, wd)
 
 
 def momentum_update(floating[::1] P, const floating[::1] G, floating[::1] V,
                     double lr, double mu, double wd):
-    """V := mu·V − lr·(G + wd·P); P += V; returns Σ|V|"""
-    cdef Py_ssize_t i, n = P.shape[0]
-    cdef double v, total = 0.0
+    """V := mu·V − lr·(G + wd·P); P += V"""
+    cdef Py_ssize_t c, lo, hi, n = P.shape[0], nc = _n_update_chunks(n)
     _require(G.shape[0] == n and V.shape[0] == n, "momentum_update needs P, G, V of one length")
     with nogil:
-        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n > PARALLEL_MIN):
-            v = mu * V[i] - lr * (G[i] + wd * P[i])
-            V[i] = <floating> v
-            P[i] = <floating> (P[i] + v)
-            total += fabs(v)
-    return total
+        for c in prange(nc, schedule="static", num_threads=_n_threads, use_threads_if=nc > 1):
+            lo = c * n // nc
+            hi = (c + 1) * n // nc
+            if floating is float:
+                fastnn_momentum_f(&P[lo], &G[lo], &V[lo], hi - lo, <float> lr, <float> mu, <float> wd)
+            else:
+                fastnn_momentum_d(&P[lo], &G[lo], &V[lo], hi - lo, lr, mu, wd)
 
 
 def adam_update(floating[::1] P, const floating[::1] G, floating[::1] M, floating[::1] V,
                 double lr, double b1, double b2, double eps, double t, double wd):
     """M := b1 M + (1−b1) g; V := b2 V + (1−b2) g²; P -= lr·M̂/(√V̂ + eps), g = G + wd·P"""
-    cdef Py_ssize_t i, n = P.shape[0]
-    cdef double g, m, v, step, total = 0.0
+    cdef Py_ssize_t c, lo, hi, n = P.shape[0], nc = _n_update_chunks(n)
     cdef double c1 = 1.0 - b1 ** t, c2 = 1.0 - b2 ** t
     _require(G.shape[0] == n and M.shape[0] == n and V.shape[0] == n, "adam_update needs P, G, M, V of one length")
     with nogil:
-        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n > PARALLEL_MIN):
-            g = G[i] + wd * P[i]
-            m = b1 * M[i] + (1.0 - b1) * g
-            v = b2 * V[i] + (1.0 - b2) * g * g
-            step = -lr * (m / c1) / (sqrt(v / c2) + eps)
-            M[i] = <floating> m
-            V[i] = <floating> v
-            P[i] = <floating> (P[i] + step)
-            total += fabs(step)
-    return total
+        for c in prange(nc, schedule="static", num_threads=_n_threads, use_threads_if=nc > 1):
+            lo = c * n // nc
+            hi = (c + 1) * n // nc
+            if floating is float:
+                fastnn_adam_f(&P[lo], &G[lo], &M[lo], &V[lo], hi - lo, <float> lr, <float> b1, <float> b2,
+                              <float> eps, <float> c1, <float> c2, <float> wd)
+            else:
+                fastnn_adam_d(&P[lo], &G[lo], &M[lo], &V[lo], hi - lo, lr, b1, b2, eps, c1, c2, wd)
 
 
 # ---------------------------------------------------------------- compiled small-network loop

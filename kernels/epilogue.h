@@ -1,10 +1,19 @@
 /* Element-wise epilogues of the Cython backend, in C so that GCC vectorises them (with
  * glibc's libmvec for exp/tanh, see simd_math.h), compiled for several instruction sets
- * (target_clones: AVX-512, AVX2, baseline) and picked at load time. On a block of `rows`
+ * (target_clones: x86-64-v4 = AVX-512, v3 = AVX2+FMA, baseline) and picked at load time by the
+ * CPU's *features* (not its model name: "arch=skylake-avx512" clones are never chosen on
+ * virtual CPUs that report a generic model, which silently ran the SSE2 clone). On a block of `rows`
  * contiguous rows of m values:
  *
  *   fastnn_activate_rows_T(a, b, rows, m, act, k, alpha)      a := f(a + b)  (b may be NULL)
  *   fastnn_derivative_rows_T(d, t, a, rows, m, act, k, alpha) d := t ⊙ f'(a) (d may alias t or a)
+ *
+ * and the optimiser steps on n contiguous parameters (g = G + wd·P):
+ *
+ *   fastnn_sgd_T(P, G, n, lr, wd)                     P −= lr·g
+ *   fastnn_momentum_T(P, G, V, n, lr, mu, wd)         V := mu·V − lr·g; P += V
+ *   fastnn_adam_T(P, G, M, V, n, lr, b1, b2, eps, c1, c2, wd)
+ *        M := b1·M + (1−b1)·g; V := b2·V + (1−b2)·g²; P −= lr·(M/c1) / (√(V/c2) + eps)
  *
  * T is f (float, computed in float) or d (double). Activation codes match activations.py.
  */
@@ -13,7 +22,11 @@
 #include "simd_math.h"
 
 #if defined(FASTNN_LIBMVEC)
-#define FASTNN_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#if __GNUC__ >= 12
+#define FASTNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FASTNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 #else
 #define FASTNN_CLONES
 #endif
@@ -51,7 +64,34 @@ FASTNN_CLONES static void fastnn_derivative_rows_##SUFFIX(T *d, const T *t, cons
     }                                                                                             \
 }
 
+#define FASTNN_DEFINE_UPDATES(SUFFIX, T, SQRT)                                                    \
+FASTNN_CLONES static void fastnn_sgd_##SUFFIX(T *restrict P, const T *restrict G, long n, T lr, T wd) { \
+    for (long i = 0; i < n; i++) P[i] -= lr * (G[i] + wd * P[i]);                                 \
+}                                                                                                 \
+FASTNN_CLONES static void fastnn_momentum_##SUFFIX(T *restrict P, const T *restrict G, T *restrict V, \
+                                                   long n, T lr, T mu, T wd) {                    \
+    for (long i = 0; i < n; i++) {                                                                \
+        const T v = mu * V[i] - lr * (G[i] + wd * P[i]);                                          \
+        V[i] = v;                                                                                 \
+        P[i] += v;                                                                                \
+    }                                                                                             \
+}                                                                                                 \
+FASTNN_CLONES static void fastnn_adam_##SUFFIX(T *restrict P, const T *restrict G, T *restrict M, \
+                                               T *restrict V, long n, T lr, T b1, T b2, T eps,    \
+                                               T c1, T c2, T wd) {                                \
+    for (long i = 0; i < n; i++) {                                                                \
+        const T g = G[i] + wd * P[i];                                                             \
+        const T m = b1 * M[i] + ((T)1 - b1) * g;                                                  \
+        const T v = b2 * V[i] + ((T)1 - b2) * g * g;                                              \
+        M[i] = m;                                                                                 \
+        V[i] = v;                                                                                 \
+        P[i] -= lr * (m / c1) / (SQRT(v / c2) + eps);                                             \
+    }                                                                                             \
+}
+
 FASTNN_DEFINE_EPILOGUE(f, float, expf, tanhf)
 FASTNN_DEFINE_EPILOGUE(d, double, exp, tanh)
+FASTNN_DEFINE_UPDATES(f, float, sqrtf)
+FASTNN_DEFINE_UPDATES(d, double, sqrt)
 
 #endif

@@ -20,14 +20,14 @@ def dense_forward(X, W, b, A, act, k, alpha):
     _ck.dense_forward(X, W, b if has_bias else _NO_BIAS[A.dtype], has_bias, A, act, k, alpha)
 
 
-def weight_grad(X, D, dW, db, scale):
-    """dW := scale·XᵀD; db := scale·Σ_rows D"""
+def weight_grad(X, D, dW, db, scale, accumulate=False):
+    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate)"""
     has_bias = db is not None
-    _ck.weight_grad(X, D, dW, db if has_bias else _NO_BIAS[dW.dtype], has_bias, scale)
+    _ck.weight_grad(X, D, dW, db if has_bias else _NO_BIAS[dW.dtype], has_bias, scale, accumulate)
 
 
 def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
-    return _ck.adam_update(P, G, M, V, lr, b1, b2, eps, float(t), wd)
+    _ck.adam_update(P, G, M, V, lr, b1, b2, eps, float(t), wd)
 
 
 activation_grad = _ck.activation_grad

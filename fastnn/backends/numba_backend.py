@@ -8,6 +8,7 @@ first use, once per process and dtype. Contract: see ``numpy_backend``.
 """
 import numpy as np
 from numba import njit, prange
+from scipy.linalg.blas import get_blas_funcs
 
 from ._numba_elementwise import (FASTMATH, adam_step, bias_activate_row, mse_row, momentum_step,
                                  product_derivative_row,
@@ -73,8 +74,8 @@ def _mse(A, Y, D, act, k, alpha, scale):
 
 
 @njit(parallel=True, fastmath=FASTMATH)
-def _column_sums(D, out, scale):
-    """out := scale·Σ_rows D (per-thread partial sums over row blocks, then combined)"""
+def _column_sums(D, out, scale, accumulate):
+    """out := scale·Σ_rows D (+ out if accumulate); per-thread partial sums over row blocks, then combined"""
     n, m = D.shape
     n_blocks = min(n, 64)
     partial = np.zeros((n_blocks, m), dtype=np.float64)
@@ -88,7 +89,7 @@ def _column_sums(D, out, scale):
         s = 0.0
         for blk in range(n_blocks):
             s += partial[blk, j]
-        out[j] = scale * s
+        out[j] = scale * s + (out[j] if accumulate else 0.0)
 
 
 @njit(parallel=True, fastmath=FASTMATH)
@@ -101,38 +102,28 @@ def _scale_inplace(A, scale):
 
 @njit(parallel=True, fastmath=FASTMATH)
 def _sgd(P, G, lr, wd):
-    """P += Δ, Δ = −lr·(G + wd·P); returns Σ|Δ|"""
-    total = 0.0
+    """P += Δ, Δ = −lr·(G + wd·P)"""
     for i in prange(P.size):
-        step = sgd_step(P[i], G[i], lr, wd)
-        P[i] += step
-        total += abs(step)
-    return total
+        P[i] += sgd_step(P[i], G[i], lr, wd)
 
 
 @njit(parallel=True, fastmath=FASTMATH)
 def _momentum(P, G, V, lr, mu, wd):
-    """V := mu·V − lr·(G + wd·P); P += V; returns Σ|V|"""
-    total = 0.0
+    """V := mu·V − lr·(G + wd·P); P += V"""
     for i in prange(P.size):
         v = momentum_step(P[i], G[i], V[i], lr, mu, wd)
         V[i] = v
         P[i] += v
-        total += abs(v)
-    return total
 
 
 @njit(parallel=True, fastmath=FASTMATH)
 def _adam(P, G, M, V, lr, b1, b2, eps, c1, c2, wd):
-    """bias-corrected Adam step in place; returns Σ|Δ|"""
-    total = 0.0
+    """bias-corrected Adam step in place"""
     for i in prange(P.size):
         m, v, step = adam_step(P[i], G[i], M[i], V[i], lr, b1, b2, eps, c1, c2, wd)
         M[i] = m
         V[i] = v
         P[i] += step
-        total += abs(step)
-    return total
 
 
 _NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
@@ -200,27 +191,41 @@ def mse(A, Y, D, act, k, alpha, scale):
     return float(_mse(A, Y, D, act, k, alpha, scale))
 
 
-def weight_grad(X, D, dW, db, scale):
-    """dW := scale·XᵀD; db := scale·Σ_rows D"""
-    np.matmul(X.T, D, out=dW)
-    if scale != 1.0:
-        _scale_inplace(dW, scale)
+def _gemm_accumulate(X, D, dW, scale):
+    """dW += scale·XᵀD in place through BLAS (beta = 1; row-major dW is column-major dWᵀ)"""
+    if X.shape[0] != D.shape[0] or dW.shape != (X.shape[1], D.shape[1]):
+        raise ValueError(f"shape mismatch: weight_grad needs X (n, d), D (n, m), dW (d, m); "
+                         f"got {X.shape}, {D.shape}, {dW.shape}")
+    gemm = get_blas_funcs("gemm", dtype=dW.dtype)
+    out = gemm(scale, D.T, X.T, beta=1.0, c=dW.T, trans_b=1, overwrite_c=1)
+    if not np.shares_memory(out, dW):  # pragma: no cover - scipy copied: keep the contract anyway
+        dW[...] = out.T
+
+
+def weight_grad(X, D, dW, db, scale, accumulate=False):
+    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate)"""
+    if accumulate:
+        _gemm_accumulate(X, D, dW, scale)
+    else:
+        np.matmul(X.T, D, out=dW)
+        if scale != 1.0:
+            _scale_inplace(dW, scale)
     if db is not None:
         if db.shape != (D.shape[1],):
             raise ValueError(f"shape mismatch: bias gradient {db.shape} for {D.shape[1]} units")
-        _column_sums(D, db, scale)
+        _column_sums(D, db, scale, accumulate)
 
 
 def sgd_update(P, G, lr, wd):
     _same(P, G)
-    return float(_sgd(P, G, lr, wd))
+    _sgd(P, G, lr, wd)
 
 
 def momentum_update(P, G, V, lr, mu, wd):
     _same(P, G, V)
-    return float(_momentum(P, G, V, lr, mu, wd))
+    _momentum(P, G, V, lr, mu, wd)
 
 
 def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
     _same(P, G, M, V)
-    return float(_adam(P, G, M, V, lr, b1, b2, eps, 1.0 - b1 ** t, 1.0 - b2 ** t, wd))
+    _adam(P, G, M, V, lr, b1, b2, eps, 1.0 - b1 ** t, 1.0 - b2 ** t, wd)

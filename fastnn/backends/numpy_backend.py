@@ -11,10 +11,12 @@ C-contiguity before any of these is called; outputs are preallocated buffers):
                                                       D := scale·(P − Y); loss = Σ −Y log P
     sigmoid_bce(A, Y, D, k, scale) -> loss            A: logits z in, σ(kz) out; D := scale·k(σ − Y)
     mse(A, Y, D, act, k, alpha, scale) -> loss        A = f(z) already; D := scale·2(A − Y) f'(A)
-    weight_grad(X, D, dW, db, scale)                  dW := scale·XᵀD; db := scale·Σ_rows D
-    sgd_update(P, G, lr, wd) -> Σ|Δ|                  P -= lr (G + wd P)
-    momentum_update(P, G, V, lr, mu, wd) -> Σ|Δ|      V := mu V − lr (G + wd P); P += V
-    adam_update(P, G, M, V, lr, b1, b2, eps, t, wd) -> Σ|Δ|   (bias-corrected Adam, L2 in G)
+    weight_grad(X, D, dW, db, scale, accumulate=False)
+                                                      dW := scale·XᵀD; db := scale·Σ_rows D
+                                                      (accumulate: added to dW, db — row blocks)
+    sgd_update(P, G, lr, wd)                          P -= lr (G + wd P)
+    momentum_update(P, G, V, lr, mu, wd)              V := mu V − lr (G + wd P); P += V
+    adam_update(P, G, M, V, lr, b1, b2, eps, t, wd)   (bias-corrected Adam, L2 in G)
 
 Losses are returned as the *sum* over all samples (the caller divides by N to report
 a mean); ``scale`` is 1 for reduction="sum" and 1/N for reduction="mean". The output
@@ -80,8 +82,13 @@ def mse(A, Y, D, act, k, alpha, scale):
     return float(np.sum(diff * diff))
 
 
-def weight_grad(X, D, dW, db, scale):
-    """dW := scale·XᵀD; db := scale·Σ_rows D"""
+def weight_grad(X, D, dW, db, scale, accumulate=False):
+    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate)"""
+    if accumulate:
+        dW += scale * (X.T @ D)
+        if db is not None:
+            db += scale * D.sum(axis=0)
+        return
     dW[...] = scale * (X.T @ D)
     if db is not None:
         db[...] = scale * D.sum(axis=0)
@@ -89,9 +96,7 @@ def weight_grad(X, D, dW, db, scale):
 
 def sgd_update(P, G, lr, wd):
     """P := P − lr·(G + wd·P)"""
-    step = lr * (G + wd * P)
-    P -= step
-    return float(np.abs(step).sum())
+    P -= lr * (G + wd * P)
 
 
 def momentum_update(P, G, V, lr, mu, wd):
@@ -99,7 +104,6 @@ def momentum_update(P, G, V, lr, mu, wd):
     V *= mu
     V -= lr * (G + wd * P)
     P += V
-    return float(np.abs(V).sum())
 
 
 def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
@@ -113,4 +117,3 @@ def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
     v_hat = V / (1 - b2 ** t)
     step = lr * m_hat / (np.sqrt(v_hat) + eps)
     P -= step.astype(P.dtype, copy=False)
-    return float(np.abs(step).sum())
