@@ -29,6 +29,10 @@ LOOP_MAX_WORK = 20_000_000
 # samples, vectorised); larger mini-batches go to the Numba loop, which calls BLAS.
 CLOOP_MAX_WORK = 2_000_000
 CLOOP_MIN_ROWS = 32
+# In the C loop, a layer's products go to BLAS at fan_in·fan_out·rows ≥ this (−1: never).
+CLOOP_BLAS_MIN_WORK = 32768
+# Kernel-engine steps over more than 2·ROW_BLOCK rows run block by block (see KernelEngine).
+ROW_BLOCK = 2048
 
 
 class Buffers:
@@ -73,12 +77,12 @@ class Buffers:
 class _EngineBase:
     feature_major = False
     def __init__(self, model, X, Y, labels, batch, optimizer, opt_params, weight_decay, mean_reduction,
-                 share_deltas=False):
+                 share_deltas=False, buffer_rows=None):
         self.model = model
         self.X, self.Y, self.labels = X, Y, labels
         self.batch = batch
         self.full_batch = batch >= X.shape[0]
-        self.buffers = Buffers(model, batch, feature_major=self.feature_major,
+        self.buffers = Buffers(model, batch if buffer_rows is None else buffer_rows, feature_major=self.feature_major,
                                share_deltas=share_deltas and not self.feature_major,
                                scratch=2 * batch if self.feature_major else 0)
         self.theta = model._theta
@@ -185,20 +189,31 @@ class CLoopEngine(LoopEngine):
             self.theta, self.grad, self.m1, self.m2, self.buffers.layout, self.XT, self.YT, self.labels,
             self.X, self.Y, order_arg, self.batch, self.Xb, self.Yb, self.lb, self.acts32, self.ks, self.alphas,
             self.loss_kind, self.mean_reduction, self.wd, self.opt, lrs, mu, b1, b2, eps, float(self.t),
-            self.buffers.work, losses, correct)
+            self.buffers.work, losses, correct, CLOOP_BLAS_MIN_WORK)
         self.last_rows = int(rows[min(done, n - 1)])
         self._advance_t(done)
         return int(done), losses, correct, rows
 
 
 class KernelEngine(_EngineBase):
-    """One step at a time from Python, calling a backend's fused kernels per layer."""
+    """One step at a time from Python, calling a backend's fused kernels per layer.
 
-    def __init__(self, backend, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    With ``row_block`` a step runs over blocks of that many rows: forward, loss and
+    backward of one block while its activations are still in cache, each block's weight
+    gradient added into ``grad`` (BLAS beta = 1), then one update. The GEMMs keep their
+    efficiency (K = row_block ≥ 1024) and the epilogues run on cached data; the work
+    buffers shrink from N rows to row_block rows. Layer recording needs every row's
+    activations, so ``fit`` blocks only when it does not record.
+    """
+
+    def __init__(self, backend, *args, share_deltas=False, row_block=None, **kwargs):
+        model, X, batch = args[0], args[1], args[4]
+        rows = min(batch, X.shape[0])
+        self.row_block = rows if (row_block is None or rows <= 2 * row_block) else int(row_block)
+        blocked = self.row_block < rows
+        super().__init__(*args, share_deltas=share_deltas and not blocked, buffer_rows=self.row_block, **kwargs)
         self.be = backend
         self.name = f"{backend.NAME}-kernels"
-        model = self.model
         L = len(model.layer_dims) - 1
         self.W = [model.weights[l] for l in range(L)]
         self.b = [model.biases[l] for l in range(L)]
@@ -209,14 +224,15 @@ class KernelEngine(_EngineBase):
             self.Xb = np.zeros((self.batch, self.X.shape[1]), dtype=self.X.dtype)
             self.Yb = np.zeros((self.batch, self.Y.shape[1]), dtype=self.Y.dtype)
 
-    def _step(self, Xb, Yb, rows, lr, t):
+    def _block(self, Xb, Yb, rows, scale, accumulate):
+        """Forward, loss and backward of one block of rows; adds its gradient into grad
+        (or overwrites it for the first block). Returns the block's summed loss."""
         be, buf, L = self.be, self.buffers, len(self.W)
         out_linear = self.loss_kind != MSE
         for l in range(L):
             Xin = Xb if l == 0 else buf.A(l - 1, rows)
             act = act_mod.LINEAR if (out_linear and l == L - 1) else int(self.acts[l])
             be.dense_forward(Xin, self.W[l], self.b[l], buf.A(l, rows), act, self.ks[l], self.alphas[l])
-        scale = 1.0 / rows if self.mean_reduction else 1.0
         A_out, D_out = buf.A(L - 1, rows), buf.D(L - 1, rows)
         if self.loss_kind == SOFTMAX_CE:
             loss = be.softmax_cross_entropy(A_out, Yb, D_out, scale)
@@ -228,10 +244,14 @@ class KernelEngine(_EngineBase):
             return loss
         for l in range(L - 1, -1, -1):
             Xin = Xb if l == 0 else buf.A(l - 1, rows)
-            be.weight_grad(Xin, buf.D(l, rows), self.dW[l], self.db[l], 1.0)
+            be.weight_grad(Xin, buf.D(l, rows), self.dW[l], self.db[l], 1.0, accumulate)
             if l > 0:
                 be.delta_backward(buf.D(l, rows), self.W[l], buf.A(l - 1, rows), buf.D(l - 1, rows),
                                   int(self.acts[l - 1]), self.ks[l - 1], self.alphas[l - 1])
+        return loss
+
+    def _update(self, lr, t):
+        be = self.be
         mu, b1, b2, eps = self.opt_params
         for off, size, is_weight in self.segments:
             sl = slice(off, off + size)
@@ -242,7 +262,23 @@ class KernelEngine(_EngineBase):
                 be.momentum_update(self.theta[sl], self.grad[sl], self.m1[sl], lr, mu, wd)
             else:
                 be.adam_update(self.theta[sl], self.grad[sl], self.m1[sl], self.m2[sl], lr, b1, b2, eps, t, wd)
-        return loss
+
+    def _step(self, Xb, Yb, rows, lr, t, labels=None, update=True):
+        """One optimiser step on rows of (Xb, Yb), block by block. Returns (summed loss,
+        correct predictions before the update); the update is skipped when the loss is not
+        finite (or not asked for: then only the loss and grad are computed)."""
+        scale = 1.0 / rows if self.mean_reduction else 1.0
+        loss, correct = 0.0, 0
+        for lo in range(0, rows, self.row_block):
+            r = min(self.row_block, rows - lo)
+            loss += self._block(Xb[lo:lo + r], Yb[lo:lo + r], r, scale, lo > 0)
+            if labels is not None:
+                correct += self._correct(r, labels[lo:lo + r])
+            if not np.isfinite(loss):
+                return loss, correct
+        if update:
+            self._update(lr, t)
+        return loss, correct
 
     def _correct(self, rows, labels):
         if labels.size == 0:
@@ -268,11 +304,9 @@ class KernelEngine(_EngineBase):
                 np.take(self.Y, idx, axis=0, out=Yb)
                 lb = self.labels[idx] if self.labels.size else self.labels
             rows_used[s] = rows
-            self.last_rows = rows
-            loss = self._step(Xb, Yb, rows, float(lrs[s]), self.t + 1)
-            losses[s] = loss
-            correct[s] = self._correct(rows, lb)
-            if not np.isfinite(loss):
+            self.last_rows = min(rows, self.row_block)
+            losses[s], correct[s] = self._step(Xb, Yb, rows, float(lrs[s]), self.t + 1, lb)
+            if not np.isfinite(losses[s]):
                 break
             self._advance_t(1)
             done += 1

@@ -9,7 +9,11 @@ from . import activations as act_mod
 from . import initializers
 from .backends import get_backend, validate_name
 from .engines import A_OFF, B_OFF, D_OFF, FAN_IN, FAN_OUT, MSE, SIGMOID_BCE, SOFTMAX_CE, W_OFF
-from .validation import check_targets, check_X
+from .validation import all_finite, check_targets, check_X, nonfinite_error
+
+# forward() on at least 2 blocks of this many rows runs block-parallel (measured on W5,
+# 10000×784→256→128→10: 1024-row blocks 20.5 ms, 512: 21.0, 2048: 23.5, unblocked 26)
+PARALLEL_FORWARD_BLOCK = 1024
 
 LOSSES = {
     "mse": "mse", "mean_squared_error": "mse",
@@ -260,27 +264,59 @@ class DeepMLP:
     def forward(self, X, return_all=False, logits=False):
         """Output activations (probabilities for softmax/sigmoid outputs); with
         ``return_all=True`` the list of every layer's activations. ``logits=True`` leaves
-        the output layer linear."""
+        the output layer linear.
+
+        Without ``return_all`` large inputs go through the network in blocks of rows, one
+        block per core at a time, so that each block's activations are still in cache when
+        the next layer reads them."""
         from . import _threads
 
         _threads.ensure_configured()
-        X = check_X(X, self.layer_dims[0], self.dtype)
         be = self._kernels()
-        outs = []
+        threads = _threads.get_num_threads() if getattr(be, "RELEASES_GIL", False) else 1
+        n_rows = np.shape(X)[0] if np.ndim(X) == 2 else 0
+        block_parallel = not return_all and threads > 1 and n_rows >= 2 * PARALLEL_FORWARD_BLOCK
+        X = check_X(X, self.layer_dims[0], self.dtype, finite=not block_parallel)
+        n = X.shape[0]
+        if return_all:
+            outs = [np.empty((n, m), dtype=self.dtype) for m in self.layer_dims[1:]]
+            self._forward_rows(X, outs, logits)
+            return outs
+        out = np.empty((n, self.layer_dims[-1]), dtype=self.dtype)
+        if not block_parallel:
+            hidden = [np.empty((n, m), dtype=self.dtype) for m in self.layer_dims[1:-1]]
+            self._forward_rows(X, hidden + [out], logits)
+            return out
+        # large inputs: blocks of rows, each checked for NaN/inf and pushed through every layer
+        # by one thread while it is in cache (single-threaded GEMMs, see _threads.run_row_blocks)
+        block = PARALLEL_FORWARD_BLOCK
+        scratch = [[np.empty((block, m), dtype=self.dtype) for m in self.layer_dims[1:-1]]
+                   for _ in range(threads)]
+        finite = [True] * threads
+
+        def work(w, lo, hi):
+            if not (finite[w] and all_finite(X[lo:hi])):
+                finite[w] = False
+                return
+            self._forward_rows(X[lo:hi], [h[:hi - lo] for h in scratch[w]] + [out[lo:hi]], logits)
+
+        _threads.run_row_blocks(work, n, block, threads)
+        if not all(finite):
+            raise nonfinite_error(X)
+        return out
+
+    def _forward_rows(self, X, outs, logits):
+        """outs[l] := activations of layer l for the rows of X (preallocated, C-contiguous)."""
+        be = self._kernels()
         inp = X
         L = len(self.layer_dims) - 1
         for l in range(L):
             a = self.activations[l]
-            A = np.empty((X.shape[0], self.layer_dims[l + 1]), dtype=self.dtype)
-            act, k = a.code, a.k
-            if l == L - 1 and self.loss == "bce" and logits:
-                act = act_mod.LINEAR
-            be.dense_forward(inp, self.weights[l], self.biases[l], A, act, k, a.alpha)
+            act = act_mod.LINEAR if (l == L - 1 and self.loss == "bce" and logits) else a.code
+            be.dense_forward(inp, self.weights[l], self.biases[l], outs[l], act, a.k, a.alpha)
             if l == L - 1 and self.output == "softmax" and not logits:
-                be.softmax(A)
-            outs.append(A)
-            inp = A
-        return outs if return_all else outs[-1]
+                be.softmax(outs[l])
+            inp = outs[l]
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes); for one sigmoid unit, [1 − p, p]."""
@@ -322,18 +358,15 @@ class DeepMLP:
         """(mean loss, [dW_l], [db_l]) of the loss on (X, y); gradients of the summed loss
         for reduction="sum", of the mean loss for "mean" (reference NumPy computation
         through the chosen backend's kernels)."""
-        from .engines import KernelEngine
+        from .engines import ROW_BLOCK, KernelEngine
 
         X = check_X(X, self.layer_dims[0], self.dtype)
         Y, labels = check_targets(y, X.shape[0], self.layer_dims[-1], self.task, self.dtype)
-        saved = self._theta.copy()
         state, t = self._opt_state, self._opt_t
         eng = KernelEngine(self._kernels(), self, X, Y, labels, X.shape[0], "sgd", (0.0, 0.9, 0.999, 1e-8),
-                           0.0, reduction == "mean")
-        # a step with lr=0 computes the loss and gradients and leaves theta unchanged
-        loss = eng._step(X, Y, X.shape[0], 0.0, 1)
-        np.copyto(self._theta, saved)
-        self._opt_state, self._opt_t = state, t
+                           0.0, reduction == "mean", row_block=ROW_BLOCK)
+        self._opt_state, self._opt_t = state, t  # the engine asked for SGD state; the model keeps its own
+        loss, _ = eng._step(X, Y, X.shape[0], 0.0, 1, update=False)
         mean_loss = float(loss) / X.shape[0]
         if not gradients:
             return mean_loss, None, None

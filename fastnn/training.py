@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _threads
 from .callbacks import defines
+from . import engines as _engines
 from .engines import CLoopEngine, KernelEngine, LoopEngine, OPTIMIZERS, choose_engine
 from .history import History
 from .schedules import learning_rates
@@ -105,7 +106,8 @@ def fit(model, X, y, *, epochs=None, iterations=None, lr=0.01, batch_size=None, 
     elif kind == "loop":
         engine = LoopEngine(*args)
     else:
-        engine = KernelEngine(backend, *args, share_deltas=record is None)
+        engine = KernelEngine(backend, *args, share_deltas=record is None,
+                              row_block=_engines.ROW_BLOCK if record is None else None)
 
     history = History()
     history.params = dict(lr=lr, batch_size=batch_size, reduction=reduction, optimizer=optimizer,

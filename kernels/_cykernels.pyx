@@ -29,7 +29,17 @@ cdef extern from "epilogue.h":
     void fastnn_adam_d(double *P, const double *G, double *M, double *V, long n, double lr, double b1, double b2,
                        double eps, double c1, double c2, double wd) nogil
 
+cdef extern from "rowwise.h":
+    int fastnn_all_finite_f(const float *a, long n) nogil
+    int fastnn_all_finite_d(const double *a, long n) nogil
+    void fastnn_softmax_rows_f(float *a, long rows, long m) nogil
+    void fastnn_softmax_rows_d(double *a, long rows, long m) nogil
+
 cdef extern from "small_net.h":
+    ctypedef void (*fnn_sgemm_t)(char *, char *, int *, int *, int *, float *, float *, int *, float *, int *,
+                                 float *, float *, int *) noexcept nogil
+    ctypedef void (*fnn_dgemm_t)(char *, char *, int *, int *, int *, double *, double *, int *, double *, int *,
+                                 double *, double *, int *) noexcept nogil
     long fastnn_train_f(float *theta, float *grad, float *m1, float *m2, long size, const int64_t *layout, long L,
                         const float *XT, const float *YT, const int64_t *labels, long n_labels,
                         const float *X, const float *Y, const int64_t *order, long n_order, long batch,
@@ -37,7 +47,8 @@ cdef extern from "small_net.h":
                         const int *acts, const double *ks, const double *alphas, int kind,
                         int mean_reduction, float wd, int opt, const double *lrs, long steps,
                         double mu, double b1, double b2, double eps, double t0,
-                        float *work, float *scratch, double *losses, int64_t *correct) nogil
+                        float *work, float *scratch, double *losses, int64_t *correct,
+                        fnn_sgemm_t gemm, long blas_min_work) nogil
     long fastnn_train_d(double *theta, double *grad, double *m1, double *m2, long size, const int64_t *layout, long L,
                         const double *XT, const double *YT, const int64_t *labels, long n_labels,
                         const double *X, const double *Y, const int64_t *order, long n_order, long batch,
@@ -45,7 +56,8 @@ cdef extern from "small_net.h":
                         const int *acts, const double *ks, const double *alphas, int kind,
                         int mean_reduction, double wd, int opt, const double *lrs, long steps,
                         double mu, double b1, double b2, double eps, double t0,
-                        double *work, double *scratch, double *losses, int64_t *correct) nogil
+                        double *work, double *scratch, double *losses, int64_t *correct,
+                        fnn_dgemm_t gemm, long blas_min_work) nogil
 
 
 cdef enum Act:
@@ -261,20 +273,35 @@ cdef int _same3(const floating[:, ::1] A, const floating[:, ::1] Y, const floati
 
 def softmax(floating[:, ::1] A):
     """A := softmax(A) row-wise"""
-    cdef Py_ssize_t i, j, n = A.shape[0], m = A.shape[1]
+    cdef Py_ssize_t c, lo, hi, n = A.shape[0], m = A.shape[1], nc = _n_chunks(n, m)
     _require(m > 0, "softmax needs at least one column")
-    cdef double mx, s, e
     with nogil:
-        for i in prange(n, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
-            mx = A[i, 0]
-            for j in range(1, m):
-                if A[i, j] > mx:
-                    mx = A[i, j]
-            s = 0.0
-            for j in range(m):
-                s = s + exp(A[i, j] - mx)
-            for j in range(m):
-                A[i, j] = <floating> (exp(A[i, j] - mx) / s)
+        for c in prange(nc, schedule="static", num_threads=_n_threads, use_threads_if=nc > 1):
+            lo = c * n // nc
+            hi = (c + 1) * n // nc
+            if hi > lo:
+                if floating is float:
+                    fastnn_softmax_rows_f(&A[lo, 0], hi - lo, m)
+                else:
+                    fastnn_softmax_rows_d(&A[lo, 0], hi - lo, m)
+
+
+def all_finite(const floating[:, ::1] A):
+    """True when A holds no NaN or ±inf (one vectorised pass over the exponent bits)"""
+    cdef Py_ssize_t c, lo, hi, n = A.shape[0], m = A.shape[1], nc = _n_chunks(n, m)
+    cdef int bad = 0
+    if n == 0 or m == 0:
+        return True
+    with nogil:
+        for c in prange(nc, schedule="static", num_threads=_n_threads, use_threads_if=nc > 1):
+            lo = c * n // nc
+            hi = (c + 1) * n // nc
+            if hi > lo:
+                if floating is float:
+                    bad += 1 - fastnn_all_finite_f(&A[lo, 0], (hi - lo) * m)
+                else:
+                    bad += 1 - fastnn_all_finite_d(&A[lo, 0], (hi - lo) * m)
+    return bad == 0
 
 
 def softmax_cross_entropy(floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1] D, double scale):
@@ -433,12 +460,13 @@ def train_small(floating[::1] theta, floating[::1] grad, floating[::1] m1, float
                 const int[::1] acts, const double[::1] ks, const double[::1] alphas, int kind,
                 bint mean_reduction, double wd, int opt, const double[::1] lrs, double mu, double b1,
                 double b2, double eps, double t0, floating[::1] work, double[::1] losses,
-                int64_t[::1] correct):
+                int64_t[::1] correct, long blas_min_work=-1):
     """Run len(lrs) training steps of a small network in C (see kernels/small_net_impl.h).
 
     Full batch when ``order`` is empty (XT/YT: the whole set, feature-major); otherwise
     mini-batches of ``batch`` rows of X/Y taken through ``order``. ``work`` holds the layers'
-    A/D blocks for ``batch`` samples plus 2·batch scratch values. Returns the steps done."""
+    A/D blocks for ``batch`` samples plus 2·batch scratch values. A layer's products go to BLAS
+    (sgemm/dgemm) when fan_in·fan_out·rows ≥ ``blas_min_work`` (−1: never). Returns the steps done."""
     cdef long L = layout.shape[0], steps = lrs.shape[0], size = theta.shape[0], done
     cdef long n_cols = X.shape[1], n_out = Y.shape[1], n_order = order.shape[0]
     cdef long n = XT.shape[1] if n_order == 0 else batch
@@ -475,11 +503,13 @@ def train_small(floating[::1] theta, floating[::1] grad, floating[::1] m1, float
                                   labels_p, labels.shape[0], &X[0, 0], &Y[0, 0], order_p, n_order, batch,
                                   &XbT[0], &YbT[0], &lb[0], n_cols, n_out, &acts[0], &ks[0], &alphas[0], kind,
                                   mean_reduction, <float> wd, opt, &lrs[0], steps, mu, b1, b2, eps, t0,
-                                  &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0])
+                                  &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0],
+                                  <fnn_sgemm_t> sgemm if blas_min_work >= 0 else NULL, blas_min_work)
         else:
             done = fastnn_train_d(&theta[0], &grad[0], &m1[0], &m2[0], size, &layout[0, 0], L, &XT[0, 0], &YT[0, 0],
                                   labels_p, labels.shape[0], &X[0, 0], &Y[0, 0], order_p, n_order, batch,
                                   &XbT[0], &YbT[0], &lb[0], n_cols, n_out, &acts[0], &ks[0], &alphas[0], kind,
                                   mean_reduction, wd, opt, &lrs[0], steps, mu, b1, b2, eps, t0,
-                                  &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0])
+                                  &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0],
+                                  <fnn_dgemm_t> dgemm if blas_min_work >= 0 else NULL, blas_min_work)
     return done

@@ -1,31 +1,118 @@
 /* Whole-loop training of small networks in C, instantiated for one element type.
- * Include with T (float or double), SFX (f or d) and the FNN_NAME(x) macro defined (see
- * small_net.h). Activations and deltas are feature-major (units × samples) so that every inner
- * loop runs over contiguous samples and vectorises (libmvec exp/tanh, see simd_math.h).
+ * Include with T (float or double), FNN_GEMM (the matching BLAS gemm pointer type) and the
+ * FNN_NAME(x) macro defined (see small_net.h). Activations and deltas are feature-major
+ * (units × samples) so that every inner loop runs over contiguous samples and vectorises (libmvec
+ * exp/tanh, see simd_math.h).
  *
  * layout: int64 rows of (fan_in, fan_out, w_off, b_off, a_off, d_off) per layer; theta/grad:
  * flat parameters (W row-major fan_in × fan_out at w_off, bias at b_off or −1); work: A_l and
  * D_l blocks (fan_out × n) at a_off/d_off, followed by 2n scratch values. Loss kinds and
  * optimisers as in fastnn/engines.py.
+ *
+ * The three products of a layer (forward, weight gradient, deltas below) each cost fi·fo·n
+ * multiply-adds: at or above `blas_min_work` they go to the Fortran BLAS gemm passed in
+ * (scipy's sgemm/dgemm), below it to hand loops over the samples (no call overhead).
  */
 
-/* Z := f(Wᵀ·Xin + b), feature-major */
-static inline __attribute__((always_inline)) void FNN_NAME(dense_t)(const T *W, const T *b, const T *Xin, T *Z, long fi, long fo, long n,
+/* Row-major C (m×n) := op(A)·op(B) + beta·C (ta, tb: 'n' or 't'). Column-major BLAS sees each
+ * row-major matrix as its transpose, so it computes Cᵀ = op(B)ᵀ·op(A)ᵀ: operands swapped. */
+static inline void FNN_NAME(gemm_rm)(FNN_GEMM gemm, char ta, char tb, long m, long n, long k, const T *A,
+                                     long lda, const T *B, long ldb, T beta, T *C, long ldc) {
+    int m_ = (int)m, n_ = (int)n, k_ = (int)k, lda_ = (int)lda, ldb_ = (int)ldb, ldc_ = (int)ldc;
+    T one = 1;
+    gemm(&tb, &ta, &n_, &m_, &k_, &one, (T *)B, &ldb_, (T *)A, &lda_, &beta, C, &ldc_);
+}
+
+/* Σ x·y over n samples */
+static inline __attribute__((always_inline)) T FNN_NAME(dot)(const T *x, const T *y, long n) {
+    FNN_REDUCE(T, n, x[i] * y[i]);
+}
+
+/* Σ x over n samples */
+static inline __attribute__((always_inline)) T FNN_NAME(sum)(const T *x, long n) {
+    FNN_REDUCE(T, n, x[i]);
+}
+
+/* Σ y·(ls − z): the cross-entropy terms of one output unit (ls = log Σ_units e^z, z shifted) */
+static inline __attribute__((always_inline)) double FNN_NAME(xent)(const T *y, const T *ls, const T *z, long n) {
+    FNN_REDUCE(double, n, y[i] * (ls[i] - z[i]));
+}
+
+/* Σ (a − y)² */
+static inline __attribute__((always_inline)) double FNN_NAME(sq_dist)(const T *a, const T *y, long n) {
+    FNN_REDUCE(double, n, (a[i] - y[i]) * (a[i] - y[i]));
+}
+
+/* Z := f(Wᵀ·Xin + b), feature-major Z (fo × n). Xin is fi × n, or n × fi when sample_major
+ * (BLAS only); gemm NULL: hand loops */
+static inline __attribute__((always_inline)) void FNN_NAME(dense_t)(FNN_GEMM gemm, const T *W, const T *b,
+                              const T *Xin, int sample_major, T *Z, long fi, long fo, long n,
                               int act, T k, T alpha) {
-    for (long j = 0; j < fo; j++) {
-        T *z = Z + j * n;
-        T bj = b ? b[j] : (T)0;
-        for (long i = 0; i < n; i++) z[i] = bj;
-        for (long p = 0; p < fi; p++) {
-            const T w = W[p * fo + j];
-            const T *x = Xin + p * n;
-            for (long i = 0; i < n; i++) z[i] += w * x[i];
+    if (gemm) {
+        if (b)
+            for (long j = 0; j < fo; j++)
+                for (long i = 0; i < n; i++) Z[j * n + i] = b[j];
+        const T beta = b ? (T)1 : (T)0;
+        if (sample_major)
+            FNN_NAME(gemm_rm)(gemm, 't', 't', fo, n, fi, W, fo, Xin, fi, beta, Z, n);
+        else
+            FNN_NAME(gemm_rm)(gemm, 't', 'n', fo, n, fi, W, fo, Xin, n, beta, Z, n);
+    } else {
+        for (long j = 0; j < fo; j++) {
+            T *z = Z + j * n;
+            T bj = b ? b[j] : (T)0;
+            for (long i = 0; i < n; i++) z[i] = bj;
+            for (long p = 0; p < fi; p++) {
+                const T w = W[p * fo + j];
+                const T *x = Xin + p * n;
+                for (long i = 0; i < n; i++) z[i] += w * x[i];
+            }
         }
     }
     FNN_NAME(activate_rows)(Z, NULL, 1, fo * n, act, k, alpha);
 }
 
-/* Output loss and delta D (feature-major) against targets YT (outputs × samples); returns Σ loss */
+/* dW := Xin·Dᵀ + wd·W (fi × fo); db := Σ_samples D (if db); D feature-major fo × n, Xin as in dense_t */
+static inline __attribute__((always_inline)) void FNN_NAME(weight_grad_t)(FNN_GEMM gemm, const T *Xin,
+                              int sample_major, const T *D, const T *W, T *dW, T *db, long fi, long fo,
+                              long n, T wd) {
+    if (gemm) {
+        if (sample_major)
+            FNN_NAME(gemm_rm)(gemm, 't', 't', fi, fo, n, Xin, fi, D, n, (T)0, dW, fo);
+        else
+            FNN_NAME(gemm_rm)(gemm, 'n', 't', fi, fo, n, Xin, n, D, n, (T)0, dW, fo);
+        if (wd != 0)
+            for (long q = 0; q < fi * fo; q++) dW[q] += wd * W[q];
+    } else {
+        for (long p = 0; p < fi; p++)
+            for (long j = 0; j < fo; j++)
+                dW[p * fo + j] = FNN_NAME(dot)(Xin + p * n, D + j * n, n) + wd * W[p * fo + j];
+    }
+    if (db)
+        for (long j = 0; j < fo; j++) db[j] = FNN_NAME(sum)(D + j * n, n);
+}
+
+/* Dp := (W·D) ⊙ f'(Ap): deltas of the layer below (fi × n) from this layer's D (fo × n) */
+static inline __attribute__((always_inline)) void FNN_NAME(delta_t)(FNN_GEMM gemm, const T *W, const T *D,
+                              const T *Ap, T *Dp, long fi, long fo, long n, int act, T k, T alpha) {
+    if (gemm) {
+        FNN_NAME(gemm_rm)(gemm, 'n', 'n', fi, n, fo, W, fo, D, n, (T)0, Dp, n);
+    } else {
+        for (long p = 0; p < fi; p++) {
+            T *dp = Dp + p * n;
+            for (long i = 0; i < n; i++) dp[i] = 0;
+            for (long j = 0; j < fo; j++) {
+                const T w = W[p * fo + j];
+                const T *d = D + j * n;
+                for (long i = 0; i < n; i++) dp[i] += w * d[i];
+            }
+        }
+    }
+    FNN_NAME(derivative_rows)(Dp, Dp, Ap, 1, fi * n, act, k, alpha);
+}
+
+/* Output loss and delta D (feature-major) against targets YT (outputs × samples); returns Σ loss.
+ * mx, s: n scratch values each. */
 static inline __attribute__((always_inline)) double FNN_NAME(loss_t)(T *A, const T *YT, T *D, long m, long n, int kind, int act, T k, T alpha,
                                T scale, T *mx, T *s) {
     double loss = 0.0;
@@ -36,23 +123,20 @@ static inline __attribute__((always_inline)) double FNN_NAME(loss_t)(T *A, const
             for (long i = 0; i < n; i++) mx[i] = a[i] > mx[i] ? a[i] : mx[i];
         }
         for (long i = 0; i < n; i++) s[i] = 0;
-        for (long j = 0; j < m; j++) {
-            const T *a = A + j * n;
-            T *d = D + j * n;
-            for (long i = 0; i < n; i++) { d[i] = FNN_EXP(a[i] - mx[i]); s[i] += d[i]; }
+        for (long j = 0; j < m; j++) {  /* z := z − max; e = exp(z) into D; s = Σ e */
+            T *a = A + j * n, *d = D + j * n;
+            for (long i = 0; i < n; i++) { a[i] -= mx[i]; d[i] = FNN_EXP(a[i]); s[i] += d[i]; }
         }
-        for (long j = 0; j < m; j++) {  /* loss Σ y·(log s − (z − max)); P = e / s */
+        for (long i = 0; i < n; i++) { mx[i] = FNN_LOG(s[i]); s[i] = (T)1 / s[i]; }  /* log s, 1/s: once per sample */
+        for (long j = 0; j < m; j++) {  /* loss Σ y·(log s − z); P = e / s; D = scale·(P − Y) */
             T *a = A + j * n, *d = D + j * n;
             const T *y = YT + j * n;
-            double part = 0.0;
-            #pragma omp simd reduction(+:part)
+            loss += FNN_NAME(xent)(y, mx, a, n);
             for (long i = 0; i < n; i++) {
-                part += y[i] * (FNN_LOG(s[i]) - (a[i] - mx[i]));
-                const T p = d[i] / s[i];
+                const T p = d[i] * s[i];
                 a[i] = p;
                 d[i] = scale * (p - y[i]);
             }
-            loss += part;
         }
     } else if (kind == FNN_SIGMOID_BCE) {
         for (long j = 0; j < m * n; j++) {
@@ -62,30 +146,27 @@ static inline __attribute__((always_inline)) double FNN_NAME(loss_t)(T *A, const
             A[j] = p;
             D[j] = scale * k * (p - YT[j]);
         }
-    } else {  /* MSE on f(z): D = scale·2(A − Y)·f'(A) */
-        double part = 0.0;
-        #pragma omp simd reduction(+:part)
-        for (long j = 0; j < m * n; j++) {
-            const T diff = A[j] - YT[j];
-            part += diff * diff;
-            D[j] = scale * 2 * diff;
-        }
-        loss = part;
+    } else {  /* MSE on f(z): loss Σ (A − Y)²; D = scale·2(A − Y)·f'(A) */
+        loss = FNN_NAME(sq_dist)(A, YT, m * n);
+        for (long j = 0; j < m * n; j++) D[j] = scale * 2 * (A[j] - YT[j]);
         FNN_NAME(derivative_rows)(D, D, A, 1, m * n, act, k, alpha);
     }
     return loss;
 }
 
-/* One forward + backward pass over n samples: fills grad, returns the summed loss */
+/* One forward + backward pass over n samples: fills grad, returns the summed loss. XT is the
+ * input block, feature-major (fi × n) or sample-major (n × fi) when x_sample_major. */
 static inline __attribute__((always_inline)) double FNN_NAME(loss_and_grad)(const T *theta, T *grad, const int64_t *layout, long L, const T *XT,
-                                      const T *YT, long n, const int *acts, const double *ks,
-                                      const double *alphas, int kind, T scale, T wd, T *work, T *scratch) {
+                                      int x_sample_major, const T *YT, long n, const int *acts, const double *ks,
+                                      const double *alphas, int kind, T scale, T wd, T *work, T *scratch,
+                                      FNN_GEMM gemm, long blas_min_work) {
     for (long l = 0; l < L; l++) {
         const int64_t *ly = layout + 6 * l;
         const T *Xin = l == 0 ? XT : work + layout[6 * (l - 1) + 4];
         int act = (kind != FNN_MSE && l == L - 1) ? 0 : acts[l];
-        FNN_NAME(dense_t)(theta + ly[2], ly[3] >= 0 ? theta + ly[3] : NULL, Xin, work + ly[4], ly[0], ly[1], n,
-                          act, (T)ks[l], (T)alphas[l]);
+        FNN_GEMM g = ly[0] * ly[1] * n >= blas_min_work ? gemm : NULL;
+        FNN_NAME(dense_t)(g, theta + ly[2], ly[3] >= 0 ? theta + ly[3] : NULL, Xin, l == 0 && x_sample_major,
+                          work + ly[4], ly[0], ly[1], n, act, (T)ks[l], (T)alphas[l]);
     }
     const int64_t *lo = layout + 6 * (L - 1);
     double loss = FNN_NAME(loss_t)(work + lo[4], YT, work + lo[5], lo[1], n, kind, acts[L - 1], (T)ks[L - 1],
@@ -94,92 +175,83 @@ static inline __attribute__((always_inline)) double FNN_NAME(loss_and_grad)(cons
         const int64_t *ly = layout + 6 * l;
         const long fi = ly[0], fo = ly[1];
         const T *Xin = l == 0 ? XT : work + layout[6 * (l - 1) + 4];
-        const T *D = work + ly[5];
-        const T *W = theta + ly[2];
-        T *dW = grad + ly[2];
-        for (long p = 0; p < fi; p++) {
-            const T *x = Xin + p * n;
-            for (long j = 0; j < fo; j++) {
-                const T *d = D + j * n;
-                double acc = 0.0;
-                #pragma omp simd reduction(+:acc)
-                for (long i = 0; i < n; i++) acc += x[i] * d[i];
-                dW[p * fo + j] = (T)acc + wd * W[p * fo + j];
-            }
-        }
-        if (ly[3] >= 0) {
-            for (long j = 0; j < fo; j++) {
-                const T *d = D + j * n;
-                double acc = 0.0;
-                #pragma omp simd reduction(+:acc)
-                for (long i = 0; i < n; i++) acc += d[i];
-                grad[ly[3] + j] = (T)acc;
-            }
-        }
+        FNN_GEMM g = fi * fo * n >= blas_min_work ? gemm : NULL;
+        FNN_NAME(weight_grad_t)(g, Xin, l == 0 && x_sample_major, work + ly[5], theta + ly[2], grad + ly[2],
+                                ly[3] >= 0 ? grad + ly[3] : NULL, fi, fo, n, wd);
         if (l > 0) {
             const int64_t *lp = layout + 6 * (l - 1);
-            T *Dp = work + lp[5];
-            const T *Ap = work + lp[4];
-            for (long p = 0; p < fi; p++) {
-                T *dp = Dp + p * n;
-                for (long i = 0; i < n; i++) dp[i] = 0;
-                for (long j = 0; j < fo; j++) {
-                    const T w = W[p * fo + j];
-                    const T *d = D + j * n;
-                    for (long i = 0; i < n; i++) dp[i] += w * d[i];
-                }
-            }
-            FNN_NAME(derivative_rows)(Dp, Dp, Ap, 1, fi * n, acts[l - 1], (T)ks[l - 1], (T)alphas[l - 1]);
+            FNN_NAME(delta_t)(g, theta + ly[2], work + ly[5], work + lp[4], work + lp[5], fi, fo, n,
+                              acts[l - 1], (T)ks[l - 1], (T)alphas[l - 1]);
         }
     }
     return loss;
 }
 
-/* θ += Δ for the flat parameter vector */
+/* θ += Δ for the flat parameter vector (weight decay is already in grad) */
 static inline __attribute__((always_inline)) void FNN_NAME(update)(T *theta, const T *grad, T *m1, T *m2, long size, int opt, double lr, double mu,
                              double b1, double b2, double eps, double t) {
     if (opt == FNN_SGD) {
-        const T lr_ = (T)lr;
-        for (long i = 0; i < size; i++) theta[i] -= lr_ * grad[i];
+        FNN_NAME(sgd)(theta, grad, size, (T)lr, (T)0);
     } else if (opt == FNN_MOMENTUM) {
-        for (long i = 0; i < size; i++) {
-            const T v = (T)mu * m1[i] - (T)lr * grad[i];
-            m1[i] = v;
-            theta[i] += v;
-        }
+        FNN_NAME(momentum)(theta, grad, m1, size, (T)lr, (T)mu, (T)0);
     } else {
-        const double c1 = 1.0 - pow(b1, t), c2 = 1.0 - pow(b2, t);
-        for (long i = 0; i < size; i++) {
-            const double g = grad[i];
-            const double m = b1 * m1[i] + (1.0 - b1) * g;
-            const double v = b2 * m2[i] + (1.0 - b2) * g * g;
-            m1[i] = (T)m;
-            m2[i] = (T)v;
-            theta[i] = (T)(theta[i] - lr * (m / c1) / (sqrt(v / c2) + eps));
-        }
+        FNN_NAME(adam)(theta, grad, m1, m2, size, (T)lr, (T)b1, (T)b2, (T)eps, (T)(1.0 - pow(b1, t)),
+                       (T)(1.0 - pow(b2, t)), (T)0);
     }
+}
+
+/* How many of the w samples i0.. of the output block A (m × n, feature-major, m ≥ 2) have their
+ * argmax unit (first of equals) equal to their label; vectorised over samples when w is constant */
+static inline __attribute__((always_inline)) long FNN_NAME(argmax_hits)(const T *A, long m, long n, long i0,
+                                                                      long w, const int64_t *labels) {
+    T best[FNN_LANES];
+    int64_t arg[FNN_LANES];
+    long hits = 0;
+    for (long l = 0; l < w; l++) { best[l] = A[i0 + l]; arg[l] = 0; }
+    for (long j = 1; j < m; j++)
+        for (long l = 0; l < w; l++) {
+            const T v = A[j * n + i0 + l];
+            arg[l] = v > best[l] ? j : arg[l];
+            best[l] = v > best[l] ? v : best[l];
+        }
+    for (long l = 0; l < w; l++) hits += arg[l] == labels[i0 + l];
+    return hits;
 }
 
 /* Correct predictions of the output block (feature-major; one unit: a > 0.5) */
 static inline __attribute__((always_inline)) long FNN_NAME(count_correct)(const T *A, long m, long n, const int64_t *labels) {
-    long correct = 0;
-    for (long i = 0; i < n; i++) {
-        long best = 0;
-        if (m == 1) {
-            best = A[i] > (T)0.5;
-        } else {
-            for (long j = 1; j < m; j++)
-                if (A[j * n + i] > A[best * n + i]) best = j;
-        }
-        correct += best == labels[i];
+    long correct = 0, i0 = 0;
+    if (m == 1) {
+        for (long i = 0; i < n; i++) correct += (int64_t)(A[i] > (T)0.5) == labels[i];
+        return correct;
     }
-    return correct;
+    for (; i0 + FNN_LANES <= n; i0 += FNN_LANES) correct += FNN_NAME(argmax_hits)(A, m, n, i0, FNN_LANES, labels);
+    return correct + FNN_NAME(argmax_hits)(A, m, n, i0, n - i0, labels);
+}
+
+/* Gather the rows src[0..rows) of X (row-major, n_cols wide) into Xb: sample-major (rows × n_cols,
+ * one copy per row) or feature-major (n_cols × rows, in blocks of 16 samples so that the reads of
+ * 16 rows and the writes of each 16-sample run share cache lines) */
+static inline void FNN_NAME(gather)(const T *X, const int64_t *src, long rows, long n_cols, T *Xb,
+                                    int sample_major) {
+    if (sample_major) {
+        for (long r = 0; r < rows; r++) memcpy(Xb + r * n_cols, X + src[r] * n_cols, n_cols * sizeof(T));
+        return;
+    }
+    for (long r0 = 0; r0 < rows; r0 += 16) {
+        const long nr = rows - r0 < 16 ? rows - r0 : 16;
+        const T *x[16];
+        for (long r = 0; r < nr; r++) x[r] = X + src[r0 + r] * n_cols;
+        for (long c = 0; c < n_cols; c++)
+            for (long r = 0; r < nr; r++) Xb[c * rows + r0 + r] = x[r][c];
+    }
 }
 
 /* Run `steps` steps. Full batch when order == NULL (XT/YT are the whole set, feature-major);
  * otherwise mini-batches of `batch` rows gathered from row-major X/Y through `order` into the
- * feature-major buffers XbT/YbT (and labels into lb). Per-step summed loss and correct counts go
- * to losses/correct. Returns the steps done; stops before updating at a non-finite loss. */
+ * buffers XbT (feature-major, or sample-major when the first layer's products go to BLAS) and YbT
+ * (feature-major), labels into lb. Per-step summed loss and correct counts go to losses/correct.
+ * Returns the steps done; stops before updating at a non-finite loss. */
 FASTNN_CLONES static long FNN_NAME(train)(T *theta, T *grad, T *m1, T *m2, long size, const int64_t *layout, long L,
                             const T *XT, const T *YT, const int64_t *labels, long n_labels,
                             const T *X, const T *Y, const int64_t *order, long n_order, long batch,
@@ -187,26 +259,30 @@ FASTNN_CLONES static long FNN_NAME(train)(T *theta, T *grad, T *m1, T *m2, long 
                             const int *acts, const double *ks, const double *alphas, int kind,
                             int mean_reduction, T wd, int opt, const double *lrs, long steps,
                             double mu, double b1, double b2, double eps, double t0,
-                            T *work, T *scratch, double *losses, int64_t *correct) {
+                            T *work, T *scratch, double *losses, int64_t *correct,
+                            FNN_GEMM gemm, long blas_min_work) {
     const int64_t *lo = layout + 6 * (L - 1);
+    if (!gemm) blas_min_work = LONG_MAX;
     for (long s = 0; s < steps; s++) {
         const T *xt = XT, *yt = YT;
         const int64_t *lab = labels;
         long rows = batch;
+        int x_sample_major = 0;
         if (order) {
             const long start = s * batch;
             rows = n_order - start < batch ? n_order - start : batch;
+            x_sample_major = layout[0] * layout[1] * rows >= blas_min_work;
+            FNN_NAME(gather)(X, order + start, rows, n_cols, XbT, x_sample_major);
             for (long r = 0; r < rows; r++) {
                 const long src = order[start + r];
-                for (long c = 0; c < n_cols; c++) XbT[c * rows + r] = X[src * n_cols + c];
                 for (long c = 0; c < n_out; c++) YbT[c * rows + r] = Y[src * n_out + c];
                 if (n_labels) lb[r] = labels[src];
             }
             xt = XbT; yt = YbT; lab = lb;
         }
         const T scale = mean_reduction ? (T)1 / (T)rows : (T)1;
-        double loss = FNN_NAME(loss_and_grad)(theta, grad, layout, L, xt, yt, rows, acts, ks, alphas, kind,
-                                              scale, wd, work, scratch);
+        double loss = FNN_NAME(loss_and_grad)(theta, grad, layout, L, xt, x_sample_major, yt, rows, acts, ks,
+                                              alphas, kind, scale, wd, work, scratch, gemm, blas_min_work);
         losses[s] = loss;
         if (n_labels) correct[s] = FNN_NAME(count_correct)(work + lo[4], lo[1], rows, lab);
         if (!isfinite(loss)) return s;

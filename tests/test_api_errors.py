@@ -151,3 +151,26 @@ def test_failed_save_leaves_no_partial_file(model, tmp_path, monkeypatch):
         model.save(target)
     assert target.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_block_parallel_forward_matches_the_layer_by_layer_pass(output, dtype, monkeypatch):
+    """Large inputs run block-parallel (one thread per block, single-threaded BLAS); the
+    outputs equal the unblocked pass, for every block including a partial last one."""
+    from fastnn import models
+
+    monkeypatch.setattr(models, "PARALLEL_FORWARD_BLOCK", 16)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((203, 12)).astype(dtype)
+    model = fastnn.DeepMLP([12, 9, 7, 3], activation=["tanh", "relu"], output=output, dtype=dtype,
+                           backend="cython", seed=1)
+    whole = model.forward(X, return_all=True)[-1]  # the layer-by-layer path
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(model.forward(X), whole, **tol)
+    if output == "sigmoid":
+        logits = model.forward(X, return_all=True, logits=True)[-1]
+        np.testing.assert_allclose(model.forward(X, logits=True), logits, **tol)
+    X[190, 4] = np.inf  # in the last full block of the second thread
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at row 190, column 4\)"):
+        model.predict(X)

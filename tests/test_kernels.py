@@ -204,3 +204,21 @@ def test_every_backend_is_available():
     if os.environ.get("FASTNN_ALLOW_MISSING_BACKENDS"):
         pytest.skip("FASTNN_ALLOW_MISSING_BACKENDS is set")
     assert BACKENDS == ["numpy", "numba", "cython"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_kernel_finds_any_nan_or_inf(dtype, bad):
+    """The vectorised exponent-bit scan behind input validation, serial and parallel sizes."""
+    from fastnn import _cykernels as ck
+    from fastnn.validation import all_finite
+
+    for shape in [(3, 5), (400, 100)]:
+        A = np.ones(shape, dtype)
+        A[0, 0] = np.finfo(dtype).max  # large but finite
+        A[1, 1] = np.finfo(dtype).tiny / 4  # subnormal: finite
+        assert ck.all_finite(A) and all_finite(A)
+        for pos in [(0, 0), (shape[0] - 1, shape[1] - 1), (shape[0] // 2, 2)]:
+            B = A.copy()
+            B[pos] = bad
+            assert not ck.all_finite(B) and not all_finite(B)

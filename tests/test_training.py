@@ -184,3 +184,41 @@ def test_set_num_threads():
     fastnn.set_num_threads(2)
     with pytest.raises(ValueError):
         fastnn.set_num_threads(0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_row_blocked_steps_match_whole_batch_steps(backend, optimizer, moons, monkeypatch):
+    """Large full-batch steps run block by block (gradients accumulated with BLAS beta = 1):
+    the trajectory, the accuracy history and loss_and_gradients are those of one whole-batch step."""
+    X, y = moons[0][:300], moons[1][:300]  # 300 rows: blocks of 32 leave a partial last block
+    monkeypatch.setattr(engines, "LOOP_MAX_WORK", 0)
+    monkeypatch.setattr(engines, "CLOOP_MAX_WORK", 0)
+    runs = {}
+    for block in (32, 10**9):
+        monkeypatch.setattr(engines, "ROW_BLOCK", block)
+        model = fastnn.DeepMLP([2, 6, 5, 2], activation=["tanh", "sigmoid"], init="he", dtype=np.float64,
+                               backend=backend, seed=7)
+        grads = model.loss_and_gradients(X, y)
+        h = model.fit(X, y, iterations=20, lr=0.1, optimizer=optimizer, weight_decay=1e-3, progress=False)
+        assert h.params["engine"].endswith("kernels")
+        runs[block] = (model.params.copy(), h.loss, h.accuracy, grads)
+    (theta_b, loss_b, acc_b, g_b), (theta, loss, acc, g) = runs[32], runs[10**9]
+    np.testing.assert_allclose(theta_b, theta, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loss_b, loss, rtol=1e-10)
+    assert acc_b == acc
+    assert g_b[0] == pytest.approx(g[0], rel=1e-12)
+    for a, b in zip(g_b[1] + g_b[2], g[1] + g[2]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_row_blocked_step_stops_on_a_non_finite_block(moons, monkeypatch):
+    """A NaN loss in any block stops the step before the update (divergence handling unchanged)."""
+    monkeypatch.setattr(engines, "LOOP_MAX_WORK", 0)
+    monkeypatch.setattr(engines, "CLOOP_MAX_WORK", 0)
+    monkeypatch.setattr(engines, "ROW_BLOCK", 32)
+    X, y = moons[0][:300], moons[1][:300]
+    model = fastnn.DeepMLP([2, 6, 2], activation="relu", dtype=np.float64, backend="numpy", seed=0)
+    h = model.fit(X, y, iterations=50, lr=1e6, on_divergence="stop", progress=False)
+    assert h.stopped == "diverged"
+    assert np.all(np.isfinite(model.params))

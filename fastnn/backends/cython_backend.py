@@ -9,6 +9,7 @@ import numpy as np
 from .. import _cykernels as _ck
 
 NAME = "cython"
+RELEASES_GIL = True  # every kernel runs without the GIL: callers may run them from several threads
 kernels = _ck  # the raw extension (e.g. its compiled small-network loop, train_small)
 
 _NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
