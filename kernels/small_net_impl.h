@@ -43,6 +43,30 @@ static inline __attribute__((always_inline)) double FNN_NAME(sq_dist)(const T *a
     FNN_REDUCE(double, n, (a[i] - y[i]) * (a[i] - y[i]));
 }
 
+/* z := (init ? b : z) + Σ_{p<rows} w[p·ldw]·x_p with x_p = x + p·ldx, added in the order of p:
+ * up to four rows per pass over z (the hand-loop products of small layers) */
+static inline __attribute__((always_inline)) void FNN_NAME(add_rows)(T *z, int init, T b, const T *x, long ldx,
+                                                                   const T *w, long ldw, long rows, long n) {
+    long p = 0;
+    for (; p + 4 <= rows; p += 4, init = 0) {
+        const T *x0 = x + p * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+        const T w0 = w[p * ldw], w1 = w[(p + 1) * ldw], w2 = w[(p + 2) * ldw], w3 = w[(p + 3) * ldw];
+        for (long i = 0; i < n; i++) z[i] = (init ? b : z[i]) + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i];
+    }
+    if (p + 2 <= rows) {
+        const T *x0 = x + p * ldx, *x1 = x0 + ldx;
+        const T w0 = w[p * ldw], w1 = w[(p + 1) * ldw];
+        for (long i = 0; i < n; i++) z[i] = (init ? b : z[i]) + w0 * x0[i] + w1 * x1[i];
+        p += 2;
+        init = 0;
+    }
+    if (p < rows || init) {
+        const T *x0 = x + p * ldx;
+        const T w0 = p < rows ? w[p * ldw] : (T)0;
+        for (long i = 0; i < n; i++) z[i] = (init ? b : z[i]) + w0 * x0[i];
+    }
+}
+
 /* Z := f(Wᵀ·Xin + b), feature-major Z (fo × n). Xin is fi × n, or n × fi when sample_major
  * (BLAS only); gemm NULL: hand loops */
 static inline __attribute__((always_inline)) void FNN_NAME(dense_t)(FNN_GEMM gemm, const T *W, const T *b,
@@ -58,16 +82,7 @@ static inline __attribute__((always_inline)) void FNN_NAME(dense_t)(FNN_GEMM gem
         else
             FNN_NAME(gemm_rm)(gemm, 't', 'n', fo, n, fi, W, fo, Xin, n, beta, Z, n);
     } else {
-        for (long j = 0; j < fo; j++) {
-            T *z = Z + j * n;
-            T bj = b ? b[j] : (T)0;
-            for (long i = 0; i < n; i++) z[i] = bj;
-            for (long p = 0; p < fi; p++) {
-                const T w = W[p * fo + j];
-                const T *x = Xin + p * n;
-                for (long i = 0; i < n; i++) z[i] += w * x[i];
-            }
-        }
+        for (long j = 0; j < fo; j++) FNN_NAME(add_rows)(Z + j * n, 1, b ? b[j] : (T)0, Xin, n, W + j, fo, fi, n);
     }
     FNN_NAME(activate_rows)(Z, NULL, 1, fo * n, act, k, alpha);
 }
@@ -98,15 +113,7 @@ static inline __attribute__((always_inline)) void FNN_NAME(delta_t)(FNN_GEMM gem
     if (gemm) {
         FNN_NAME(gemm_rm)(gemm, 'n', 'n', fi, n, fo, W, fo, D, n, (T)0, Dp, n);
     } else {
-        for (long p = 0; p < fi; p++) {
-            T *dp = Dp + p * n;
-            for (long i = 0; i < n; i++) dp[i] = 0;
-            for (long j = 0; j < fo; j++) {
-                const T w = W[p * fo + j];
-                const T *d = D + j * n;
-                for (long i = 0; i < n; i++) dp[i] += w * d[i];
-            }
-        }
+        for (long p = 0; p < fi; p++) FNN_NAME(add_rows)(Dp + p * n, 1, (T)0, D, n, W + p * fo, 1, fo, n);
     }
     FNN_NAME(derivative_rows)(Dp, Dp, Ap, 1, fi * n, act, k, alpha);
 }
@@ -200,33 +207,26 @@ static inline __attribute__((always_inline)) void FNN_NAME(update)(T *theta, con
     }
 }
 
-/* How many of the w samples i0.. of the output block A (m × n, feature-major, m ≥ 2) have their
- * argmax unit (first of equals) equal to their label; vectorised over samples when w is constant */
-static inline __attribute__((always_inline)) long FNN_NAME(argmax_hits)(const T *A, long m, long n, long i0,
-                                                                      long w, const int64_t *labels) {
-    T best[FNN_LANES];
-    int64_t arg[FNN_LANES];
-    long hits = 0;
-    for (long l = 0; l < w; l++) { best[l] = A[i0 + l]; arg[l] = 0; }
-    for (long j = 1; j < m; j++)
-        for (long l = 0; l < w; l++) {
-            const T v = A[j * n + i0 + l];
-            arg[l] = v > best[l] ? j : arg[l];
-            best[l] = v > best[l] ? v : best[l];
-        }
-    for (long l = 0; l < w; l++) hits += arg[l] == labels[i0 + l];
-    return hits;
-}
-
-/* Correct predictions of the output block (feature-major; one unit: a > 0.5) */
-static inline __attribute__((always_inline)) long FNN_NAME(count_correct)(const T *A, long m, long n, const int64_t *labels) {
-    long correct = 0, i0 = 0;
+/* Correct predictions of the output block A (m × n, feature-major): argmax unit (the first of
+ * equals; one unit: a > 0.5) against the label. best, arg: n scratch values each. */
+static inline __attribute__((always_inline)) long FNN_NAME(count_correct)(const T *A, long m, long n, const int64_t *labels,
+                                                                        T *best, T *arg) {
+    long correct = 0;
     if (m == 1) {
         for (long i = 0; i < n; i++) correct += (int64_t)(A[i] > (T)0.5) == labels[i];
         return correct;
     }
-    for (; i0 + FNN_LANES <= n; i0 += FNN_LANES) correct += FNN_NAME(argmax_hits)(A, m, n, i0, FNN_LANES, labels);
-    return correct + FNN_NAME(argmax_hits)(A, m, n, i0, n - i0, labels);
+    for (long i = 0; i < n; i++) { best[i] = A[i]; arg[i] = 0; }
+    for (long j = 1; j < m; j++) {
+        const T *a = A + j * n;
+        for (long i = 0; i < n; i++) {
+            const int up = a[i] > best[i];
+            best[i] = up ? a[i] : best[i];
+            arg[i] = up ? (T)j : arg[i];
+        }
+    }
+    for (long i = 0; i < n; i++) correct += (int64_t)arg[i] == labels[i];
+    return correct;
 }
 
 /* Gather the rows src[0..rows) of X (row-major, n_cols wide) into Xb: sample-major (rows × n_cols,
@@ -284,7 +284,7 @@ FASTNN_CLONES static long FNN_NAME(train)(T *theta, T *grad, T *m1, T *m2, long 
         double loss = FNN_NAME(loss_and_grad)(theta, grad, layout, L, xt, x_sample_major, yt, rows, acts, ks,
                                               alphas, kind, scale, wd, work, scratch, gemm, blas_min_work);
         losses[s] = loss;
-        if (n_labels) correct[s] = FNN_NAME(count_correct)(work + lo[4], lo[1], rows, lab);
+        if (n_labels) correct[s] = FNN_NAME(count_correct)(work + lo[4], lo[1], rows, lab, scratch, scratch + rows);
         if (!isfinite(loss)) return s;
         FNN_NAME(update)(theta, grad, m1, m2, size, opt, lrs[s], mu, b1, b2, eps, t0 + s + 1);
     }

@@ -1,6 +1,8 @@
 """Numba backend: ``@njit(parallel=True)`` loops fused around BLAS GEMMs.
 
-The GEMMs go to BLAS through ``np.matmul(..., out=...)``; everything around them
+The GEMMs go to scipy's BLAS (the one the Cython kernels and Numba's own ``np.dot`` use:
+alternating two OpenBLAS copies leaves one's threads spinning while the other's work, which
+made big steps 3-4× slower) through :func:`_matmul`; everything around them
 (bias, activation, derivative, loss, reductions, optimiser steps) is one parallel
 pass over preallocated buffers. Parallel kernels are *not* cached on disk (the
 thread count may change between processes, see STYLE.md); they compile lazily on
@@ -137,9 +139,27 @@ def _same(*arrays):
             raise ValueError(f"shape mismatch: {a.shape} vs {shape}")
 
 
+def _f2py_operand(M):
+    """(F-contiguous array, transpose flag) for one operand of scipy's Fortran gemm"""
+    return (M, 0) if M.flags.f_contiguous else (M.T, 1)
+
+
+def _matmul(L, R, C, alpha=1.0, beta=0.0):
+    """C := alpha·L·R + beta·C in place, C row-major (C-contiguous): scipy's gemm computes the
+    column-major Cᵀ = Rᵀ·Lᵀ; L and R may be C- or F-contiguous (transposed views, no copies)."""
+    if L.shape[1] != R.shape[0] or C.shape != (L.shape[0], R.shape[1]) or not C.flags.c_contiguous:
+        raise ValueError(f"shape mismatch: {L.shape} · {R.shape} into {C.shape}")
+    a, trans_a = _f2py_operand(R.T)
+    b, trans_b = _f2py_operand(L.T)
+    gemm = get_blas_funcs("gemm", dtype=C.dtype)
+    out = gemm(alpha, a, b, beta=beta, c=C.T, trans_a=trans_a, trans_b=trans_b, overwrite_c=1)
+    if not np.shares_memory(out, C):  # pragma: no cover - scipy copied: keep the contract anyway
+        C[...] = out.T
+
+
 def dense_forward(X, W, b, A, act, k, alpha):
     """A := f(X·W + b)"""
-    np.matmul(X, W, out=A)
+    _matmul(X, W, A)
     has_bias = b is not None
     if has_bias and b.shape != (A.shape[1],):
         raise ValueError(f"shape mismatch: bias {b.shape} for {A.shape[1]} units")
@@ -159,7 +179,7 @@ def delta_backward(Dn, Wn, A, D, act, k, alpha):
     """D := (Dn·Wnᵀ) ⊙ f'(A); D may be A itself (then computed in row blocks)"""
     _same(D, A)
     if not np.shares_memory(D, A):
-        np.matmul(Dn, Wn.T, out=D)
+        _matmul(Dn, Wn.T, D)
         _times_derivative(D, A, act, k, alpha)
         return
     n = D.shape[0]
@@ -167,7 +187,7 @@ def delta_backward(Dn, Wn, A, D, act, k, alpha):
     tmp = np.empty((block, D.shape[1]), dtype=D.dtype)
     for r0 in range(0, n, block):
         rb = min(block, n - r0)
-        np.matmul(Dn[r0:r0 + rb], Wn.T, out=tmp[:rb])
+        _matmul(Dn[r0:r0 + rb], Wn.T, tmp[:rb])
         _product_derivative(tmp[:rb], A[r0:r0 + rb], D[r0:r0 + rb], act, k, alpha)
 
 
@@ -191,25 +211,12 @@ def mse(A, Y, D, act, k, alpha, scale):
     return float(_mse(A, Y, D, act, k, alpha, scale))
 
 
-def _gemm_accumulate(X, D, dW, scale):
-    """dW += scale·XᵀD in place through BLAS (beta = 1; row-major dW is column-major dWᵀ)"""
+def weight_grad(X, D, dW, db, scale, accumulate=False):
+    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate)"""
     if X.shape[0] != D.shape[0] or dW.shape != (X.shape[1], D.shape[1]):
         raise ValueError(f"shape mismatch: weight_grad needs X (n, d), D (n, m), dW (d, m); "
                          f"got {X.shape}, {D.shape}, {dW.shape}")
-    gemm = get_blas_funcs("gemm", dtype=dW.dtype)
-    out = gemm(scale, D.T, X.T, beta=1.0, c=dW.T, trans_b=1, overwrite_c=1)
-    if not np.shares_memory(out, dW):  # pragma: no cover - scipy copied: keep the contract anyway
-        dW[...] = out.T
-
-
-def weight_grad(X, D, dW, db, scale, accumulate=False):
-    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate)"""
-    if accumulate:
-        _gemm_accumulate(X, D, dW, scale)
-    else:
-        np.matmul(X.T, D, out=dW)
-        if scale != 1.0:
-            _scale_inplace(dW, scale)
+    _matmul(X.T, D, dW, scale, 1.0 if accumulate else 0.0)
     if db is not None:
         if db.shape != (D.shape[1],):
             raise ValueError(f"shape mismatch: bias gradient {db.shape} for {D.shape[1]} units")
