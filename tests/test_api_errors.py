@@ -174,3 +174,8 @@ def test_block_parallel_forward_matches_the_layer_by_layer_pass(output, dtype, m
     X[190, 4] = np.inf  # in the last full block of the second thread
     with pytest.raises(ValueError, match=r"NaN or inf \(first at row 190, column 4\)"):
         model.predict(X)
+    X[190] = np.finfo(dtype).max  # finite, but X·W overflows
+    np.abs(model.weights[0], out=model.weights[0])
+    model.weights[0][...] += 0.5
+    with pytest.raises(ValueError, match="overflows to inf"):
+        model.predict(X)

@@ -222,3 +222,20 @@ def test_all_finite_kernel_finds_any_nan_or_inf(dtype, bad):
             B = A.copy()
             B[pos] = bad
             assert not ck.all_finite(B) and not all_finite(B)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_forward_check_reports_non_finite_products(backend, dtype, rng):
+    """check=True returns whether X·W is all finite: a NaN or inf anywhere in X spoils its row."""
+    be = get_backend(backend)
+    X = rng.standard_normal((40, 6)).astype(dtype)
+    W = rng.standard_normal((6, 5)).astype(dtype)
+    A = np.empty((40, 5), dtype)
+    assert be.dense_forward(X, W, None, A, 1, 1.0, 0.0) is None
+    assert be.dense_forward(X, W, np.zeros(5, dtype), A, 1, 1.0, 0.0, check=True) is True
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[37, 2] = bad
+        with np.errstate(invalid="ignore"):
+            assert be.dense_forward(Xb, W, None, A, 1, 1.0, 0.0, check=True) is False

@@ -15,10 +15,10 @@ kernels = _ck  # the raw extension (e.g. its compiled small-network loop, train_
 _NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
 
 
-def dense_forward(X, W, b, A, act, k, alpha):
-    """A := f(X·W + b)"""
+def dense_forward(X, W, b, A, act, k, alpha, check=False):
+    """A := f(X·W + b) (check: return whether X·W is all finite)"""
     has_bias = b is not None
-    _ck.dense_forward(X, W, b if has_bias else _NO_BIAS[A.dtype], has_bias, A, act, k, alpha)
+    return _ck.dense_forward(X, W, b if has_bias else _NO_BIAS[A.dtype], has_bias, A, act, k, alpha, check)
 
 
 def weight_grad(X, D, dW, db, scale, accumulate=False):

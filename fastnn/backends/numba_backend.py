@@ -157,13 +157,15 @@ def _matmul(L, R, C, alpha=1.0, beta=0.0):
         C[...] = out.T
 
 
-def dense_forward(X, W, b, A, act, k, alpha):
-    """A := f(X·W + b)"""
+def dense_forward(X, W, b, A, act, k, alpha, check=False):
+    """A := f(X·W + b) (check: return whether X·W is all finite)"""
     _matmul(X, W, A)
+    finite = bool(np.isfinite(A).all()) if check else None
     has_bias = b is not None
     if has_bias and b.shape != (A.shape[1],):
         raise ValueError(f"shape mismatch: bias {b.shape} for {A.shape[1]} units")
     _bias_activate(A, b if has_bias else _NO_BIAS[A.dtype], has_bias, act, k, alpha)
+    return finite
 
 
 def activation_grad(D, A, act, k, alpha):

@@ -3,7 +3,10 @@
 Contract shared by all backends (the Python layer has validated shapes, dtypes and
 C-contiguity before any of these is called; outputs are preallocated buffers):
 
-    dense_forward(X, W, b, A, act, k, alpha)          A := f(X·W + b)           (b may be None)
+    dense_forward(X, W, b, A, act, k, alpha, check=False)
+                                                      A := f(X·W + b)           (b may be None)
+                                                      check: returns whether X·W is all finite
+                                                      (a NaN/inf in a row of X spoils that row)
     activation_grad(D, A, act, k, alpha)              D := D ⊙ f'(A)            (in place)
     delta_backward(Dn, Wn, A, D, act, k, alpha)       D := (Dn·Wnᵀ) ⊙ f'(A)     (D may be A itself)
     softmax(A)                                        A := softmax(A) row-wise  (in place)
@@ -31,12 +34,14 @@ from .. import activations as act_mod
 NAME = "numpy"
 
 
-def dense_forward(X, W, b, A, act, k, alpha):
-    """A := f(X·W + b)"""
+def dense_forward(X, W, b, A, act, k, alpha, check=False):
+    """A := f(X·W + b) (check: return whether X·W is all finite)"""
     z = X @ W
+    finite = bool(np.isfinite(z).all()) if check else None
     if b is not None:
         z += b
     A[...] = act_mod.forward(z, act, k, alpha)
+    return finite
 
 
 def activation_grad(D, A, act, k, alpha):
