@@ -4,7 +4,9 @@
     python bench/peers.py --scale 0.05 --repeats 2 --workloads w2 w3
 
 Implementations are interleaved (every repeat runs each implementation once, in turn) so that
-the noise of a shared machine hits them alike; the table shows medians, the ratio to NumPy, the
+the noise of a shared machine hits them alike, with a short pause before each timed call
+(``--settle``) so that no implementation pays for the spinning thread pools of the one
+before it (NumPy's and scipy's OpenBLAS, PyTorch and JAX each keep their own); the table shows medians, the ratio to NumPy, the
 GEMM floor (W1, W5) and the peak memory of one run of each implementation, measured in a fresh
 process (resident-set growth over the data already loaded). PyTorch and JAX are optional: they
 are listed as "not installed" when missing (pip install torch==2.13.0 jax jaxlib).
@@ -126,6 +128,9 @@ def main(argv=None):
     ap.add_argument("--impls", nargs="+", default=IMPLS)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--settle", type=float, default=0.2,
+                    help="seconds to pause before each timed call, so that the thread pools of the "
+                         "implementation that ran before (OpenBLAS spins ≈0.1 s after a call) are idle")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
@@ -152,10 +157,12 @@ def main(argv=None):
         times_floor = []
         for _ in range(args.repeats):
             for impl, fn in runs.items():
+                time.sleep(args.settle)
                 t = time.perf_counter()
                 fn()
                 times[impl].append((time.perf_counter() - t) / per[impl])
             if floor is not None:
+                time.sleep(args.settle)
                 t = time.perf_counter()
                 floor()
                 times_floor.append((time.perf_counter() - t))
