@@ -22,15 +22,40 @@ FAN_IN, FAN_OUT, W_OFF, B_OFF, A_OFF, D_OFF = range(6)
 MSE, SOFTMAX_CE, SIGMOID_BCE = 0, 1, 2
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2}
 
-# Full-batch steps with more multiply-adds than this run through the kernel engine
-# (parallel epilogues); smaller ones through the compiled serial loop.
+# Numba backend (forced, or "auto" without the Cython one): full-batch steps with more
+# multiply-adds than this run through the kernel engine (parallel epilogues); smaller ones and all
+# mini-batches through the Numba loop.
 LOOP_MAX_WORK = 20_000_000
-# Steps with at most this many multiply-adds run in the C loop (no BLAS: hand loops over
-# samples, vectorised); larger mini-batches go to the Numba loop, which calls BLAS.
-CLOOP_MAX_WORK = 2_000_000
-CLOOP_MIN_ROWS = 32
-# In the C loop, a layer's products go to BLAS at fan_in·fan_out·rows ≥ this (−1: never).
-CLOOP_BLAS_MIN_WORK = 32768
+# Steps (full batch or mini-batch) with at most this many multiply-adds run in the C loop
+# (BLAS for the products of all but tiny layers, see CLOOP_BLAS_MIN_WEIGHTS); larger ones in the
+# kernel engine (row blocks, parallel epilogues, less memory). Measured per step (plain SGD,
+# float32, 2 threads, shuffled batches), in µs:  multiply-adds   C loop   Numba loop   Cython kernels
+#   2-3-2 tanh, full batch N=200 (W3)                2.4e3       1.1         16           49
+#   2-16-16-2 tanh, batch 32                         1.0e4       3.6         22           53
+#   2-16-16-2 tanh, full batch N=1000                3.2e5        42        545          169
+#   20-20-20-20-2 relu, batch 1                      1.2e3       1.7        9.8           62
+#   20-20-20-20-2 relu, batch 32                     4.0e4       5.1         25           74
+#   20-20-20-20-2 relu, full batch N=10000           1.2e7      1677       3882         2427
+#   100-100-10 sigmoid, batch 1                      1.1e4       3.2         39           42
+#   784-300-10 sigmoid, batch 1 (W4)                 2.4e5        40        129          150
+#   784-300-10 sigmoid, batch 64 (W2)                1.5e7       448        753          704
+#   784-300-10 sigmoid, batch 1024                   2.4e8      5076      14093         6112
+#   784-300-10 sigmoid, full batch N=4000            9.5e8     18489      25778        20355
+#   784-300-10 sigmoid, full batch N=10000           2.4e9     52574      70942        52272
+#   784-256-128-10 sigmoid, full batch N=20000       4.7e9    102817     145990       106785
+# The C loop is fastest up to ≈ 2e9 multiply-adds per step and on a par beyond; the limit at 1e9
+# leaves the big full-batch steps (W1: 1.4e10) to the kernel engine, whose row blocks need far
+# less memory: the C loop holds every layer's activations and deltas for all rows of a step, so
+# it also stops at CLOOP_MAX_UNITS rows × units (2·8e6 values: 64 MB in float32; thin nets on many
+# rows, e.g. 2-16-16-2 on 1e6 rows, would otherwise take 0.5 GB in float64).
+CLOOP_MAX_WORK = 1_000_000_000
+CLOOP_MAX_UNITS = 8_000_000
+# In the C loop, the products of layers with at least this many weights (fan_in·fan_out) go to
+# BLAS, those of smaller layers to hand loops (−1: never BLAS; measurements in small_net_impl.h).
+CLOOP_BLAS_MIN_WEIGHTS = 32
+# Plain SGD without weight decay: the C loop updates BLAS layers' weights inside their gradient's
+# GEMM (W −= lr·X·Dᵀ, BLAS beta = 1) instead of a separate pass over θ and grad (W2: −60 µs/step).
+CLOOP_FUSE_SGD = True
 # Kernel-engine steps over more than 2·ROW_BLOCK rows run block by block (see KernelEngine).
 ROW_BLOCK = 2048
 
@@ -156,7 +181,11 @@ class LoopEngine(_EngineBase):
 
 class CLoopEngine(LoopEngine):
     """The same compiled whole loop, written in C (Cython backend, kernels/small_net_impl.h):
-    vectorised over samples with SIMD exp/tanh, no JIT warm-up."""
+    vectorised over samples with SIMD exp/tanh, BLAS for all but tiny layers, no JIT warm-up.
+
+    With plain SGD and no weight decay the C loop updates the weights of BLAS layers inside their
+    gradient's GEMM (no separate pass over θ and grad); ``grad`` then recomputes those blocks for
+    the last step when it is read."""
 
     name = "cython-loop"
 
@@ -173,6 +202,23 @@ class CLoopEngine(LoopEngine):
         else:
             self.XT = self.YT = np.zeros((1, 1), dtype=self.X.dtype)
         self._no_order = np.zeros(0, dtype=np.int64)
+        self._fuse_sgd = CLOOP_FUSE_SGD and self.opt == OPTIMIZERS["sgd"] and self.wd == 0.0
+        self._stale = None  # (order, step) of a last step whose fused weight gradients are not in grad
+
+    @property
+    def grad(self):
+        """The gradient of the last step (its fused weight blocks recomputed on first read)."""
+        if self._stale is not None:
+            order, step = self._stale
+            self._stale = None
+            self._ck.small_net_gradient(self.theta, self._grad, self.buffers.layout, self.XT, self.X, order,
+                                        self.batch, self.Xb, self.buffers.work, step, CLOOP_BLAS_MIN_WEIGHTS)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+        self._stale = None
 
     def run(self, order, lrs):
         n = lrs.size
@@ -186,10 +232,12 @@ class CLoopEngine(LoopEngine):
             order_arg = np.ascontiguousarray(order, dtype=np.int64)
             rows = np.minimum(self.batch, order_arg.size - np.arange(n) * self.batch)
         done = self._ck.train_small(
-            self.theta, self.grad, self.m1, self.m2, self.buffers.layout, self.XT, self.YT, self.labels,
+            self.theta, self._grad, self.m1, self.m2, self.buffers.layout, self.XT, self.YT, self.labels,
             self.X, self.Y, order_arg, self.batch, self.Xb, self.Yb, self.lb, self.acts32, self.ks, self.alphas,
             self.loss_kind, self.mean_reduction, self.wd, self.opt, lrs, mu, b1, b2, eps, float(self.t),
-            self.buffers.work, losses, correct, CLOOP_BLAS_MIN_WORK)
+            self.buffers.work, losses, correct, CLOOP_BLAS_MIN_WEIGHTS, self._fuse_sgd)
+        # a step with a non-finite loss is not fused (grad is complete); otherwise the last one was
+        self._stale = (order_arg, done - 1) if self._fuse_sgd and done == n else None
         self.last_rows = int(rows[min(done, n - 1)])
         self._advance_t(done)
         return int(done), losses, correct, rows
@@ -316,19 +364,18 @@ class KernelEngine(_EngineBase):
 def choose_engine(backend_name: str, rows: int, full_batch: bool, layer_dims) -> tuple:
     """(engine kind, backend module or None) for a forced or "auto" backend.
 
-    kinds: "cloop" (C whole loop, Cython backend), "loop" (Numba whole loop), "kernels"."""
+    kinds: "cloop" (C whole loop, Cython backend), "loop" (Numba whole loop), "kernels".
+    "auto" uses the C loop whenever the Cython backend is there (thresholds measured above);
+    the Numba loop only without it, or when backend="numba" is forced."""
     from .backends import get_backend
 
-    products = [a * b for a, b in zip(layer_dims[:-1], layer_dims[1:])]
-    work = rows * sum(products)
-    # the C loop vectorises over the samples of a step: it needs enough of them, unless the
-    # layers themselves are tiny (per-sample SGD of a 784-300-10 net belongs to the Numba loop)
-    tiny = work <= CLOOP_MAX_WORK and (rows >= CLOOP_MIN_ROWS or max(products) <= 1024)
+    work = rows * sum(a * b for a, b in zip(layer_dims[:-1], layer_dims[1:]))
+    in_cloop = work <= CLOOP_MAX_WORK and rows * sum(layer_dims[1:]) <= CLOOP_MAX_UNITS
     small = (not full_batch) or work <= LOOP_MAX_WORK
     if backend_name == "numpy":
         return "kernels", get_backend("numpy")
     if backend_name == "cython":
-        return ("cloop", None) if tiny else ("kernels", get_backend("cython"))
+        return ("cloop", None) if in_cloop else ("kernels", get_backend("cython"))
     if backend_name == "numba":
         return ("loop", None) if small else ("kernels", get_backend("numba"))
     available = {}
@@ -337,11 +384,11 @@ def choose_engine(backend_name: str, rows: int, full_batch: bool, layer_dims) ->
             available[name] = get_backend(name)
         except ImportError:
             pass
-    if tiny and "cython" in available:
-        return "cloop", None
+    if "cython" in available:
+        return ("cloop", None) if in_cloop else ("kernels", available["cython"])
     if small and "numba" in available:
         return "loop", None
-    for name in ("cython", "numba", "numpy"):
+    for name in ("numba", "numpy"):
         if name in available:
             return "kernels", available[name]
     raise ImportError("no fastnn backend could be imported")  # pragma: no cover

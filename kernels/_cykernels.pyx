@@ -48,7 +48,7 @@ cdef extern from "small_net.h":
                         int mean_reduction, float wd, int opt, const double *lrs, long steps,
                         double mu, double b1, double b2, double eps, double t0,
                         float *work, float *scratch, double *losses, int64_t *correct,
-                        fnn_sgemm_t gemm, long blas_min_work) nogil
+                        fnn_sgemm_t gemm, long blas_min_weights, int fuse_sgd) nogil
     long fastnn_train_d(double *theta, double *grad, double *m1, double *m2, long size, const int64_t *layout, long L,
                         const double *XT, const double *YT, const int64_t *labels, long n_labels,
                         const double *X, const double *Y, const int64_t *order, long n_order, long batch,
@@ -57,7 +57,13 @@ cdef extern from "small_net.h":
                         int mean_reduction, double wd, int opt, const double *lrs, long steps,
                         double mu, double b1, double b2, double eps, double t0,
                         double *work, double *scratch, double *losses, int64_t *correct,
-                        fnn_dgemm_t gemm, long blas_min_work) nogil
+                        fnn_dgemm_t gemm, long blas_min_weights, int fuse_sgd) nogil
+    void fastnn_fused_gradient_f(float *theta, float *grad, const int64_t *layout, long L, const float *XT,
+                                 const float *X, const int64_t *order, long n_order, long batch, float *XbT,
+                                 long n_cols, long s, float *work, fnn_sgemm_t gemm, long blas_min_weights) nogil
+    void fastnn_fused_gradient_d(double *theta, double *grad, const int64_t *layout, long L, const double *XT,
+                                 const double *X, const int64_t *order, long n_order, long batch, double *XbT,
+                                 long n_cols, long s, double *work, fnn_dgemm_t gemm, long blas_min_weights) nogil
 
 
 cdef enum Act:
@@ -207,16 +213,24 @@ cdef void _times_derivative(floating[:, ::1] D, const floating[:, ::1] A,
 
 
 def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W, const floating[::1] b,
-                  bint has_bias, floating[:, ::1] A, int act, double k, double alpha):
-    """A := f(X·W + b)"""
+                  bint has_bias, floating[:, ::1] A, int act, double k, double alpha, bint check=False):
+    """A := f(X·W + b); with check, returns whether X·W is all finite (NaN/inf anywhere in a
+    row of X makes that whole row of X·W NaN/inf, so this also checks X, at a third of the cost)"""
     cdef int n = X.shape[0], d = X.shape[1], m = W.shape[1]
+    cdef int finite = 1
     _require(W.shape[0] == d and A.shape[0] == n and A.shape[1] == m and n > 0 and d > 0 and m > 0,
              "dense_forward needs X (n, d), W (d, m), A (n, m)")
     _require(not has_bias or b.shape[0] == m, "dense_forward needs b of length m")
     with nogil:
         _gemm(NoTrans, NoTrans, n, m, d, <floating> 1.0, &X[0, 0], d, &W[0, 0], m,
               <floating> 0.0, &A[0, 0], m)
+        if check:
+            if floating is float:
+                finite = fastnn_all_finite_f(&A[0, 0], <long> n * m)
+            else:
+                finite = fastnn_all_finite_d(&A[0, 0], <long> n * m)
         _bias_activate(A, b, has_bias, act, k, alpha)
+    return finite != 0 if check else None
 
 
 def activation_grad(floating[:, ::1] D, const floating[:, ::1] A, int act, double k, double alpha):
@@ -453,6 +467,31 @@ def adam_update(floating[::1] P, const floating[::1] G, floating[::1] M, floatin
 
 
 # ---------------------------------------------------------------- compiled small-network loop
+cdef long _check_small_net(const floating[::1] theta, const floating[::1] grad, const int64_t[:, ::1] layout,
+                           const floating[:, ::1] XT, const floating[:, ::1] X, const int64_t[::1] order,
+                           long batch, const floating[::1] XbT, const floating[::1] work, str who) except -1:
+    """The checks shared by train_small and small_net_gradient; returns the rows per step."""
+    cdef long L = layout.shape[0], size = theta.shape[0], n_cols = X.shape[1], n_order = order.shape[0]
+    cdef long n = XT.shape[1] if n_order == 0 else batch
+    cdef long needed = 2 * n, l
+    _require(L > 0 and layout.shape[1] == 6 and grad.shape[0] == size, f"{who}: layout or grad do not match theta")
+    for l in range(L):
+        _require(layout[l, 2] + layout[l, 0] * layout[l, 1] <= size and layout[l, 3] + layout[l, 1] <= size
+                 and layout[l, 4] + layout[l, 1] * n <= work.shape[0]
+                 and layout[l, 5] + layout[l, 1] * n <= work.shape[0]
+                 and (l == 0 or layout[l, 0] == layout[l - 1, 1]), f"{who}: inconsistent layout")
+        needed = max(needed, layout[l, 5] + layout[l, 1] * n + 2 * n)
+    _require(work.shape[0] >= needed, f"{who}: work buffer too small")
+    _require(layout[0, 0] == n_cols, f"{who}: X does not match the layers")
+    if n_order == 0:
+        _require(XT.shape[0] == n_cols, f"{who}: XT must be a feature-major copy of X")
+    else:
+        _require(batch > 0 and XbT.shape[0] >= batch * n_cols, f"{who}: batch buffers too small")
+        for l in range(n_order):
+            _require(0 <= order[l] < X.shape[0], f"{who}: order index out of range")
+    return n
+
+
 def train_small(floating[::1] theta, floating[::1] grad, floating[::1] m1, floating[::1] m2,
                 const int64_t[:, ::1] layout, const floating[:, ::1] XT, const floating[:, ::1] YT,
                 const int64_t[::1] labels, const floating[:, ::1] X, const floating[:, ::1] Y,
@@ -460,39 +499,29 @@ def train_small(floating[::1] theta, floating[::1] grad, floating[::1] m1, float
                 const int[::1] acts, const double[::1] ks, const double[::1] alphas, int kind,
                 bint mean_reduction, double wd, int opt, const double[::1] lrs, double mu, double b1,
                 double b2, double eps, double t0, floating[::1] work, double[::1] losses,
-                int64_t[::1] correct, long blas_min_work=-1):
+                int64_t[::1] correct, long blas_min_weights=-1, bint fuse_sgd=False):
     """Run len(lrs) training steps of a small network in C (see kernels/small_net_impl.h).
 
     Full batch when ``order`` is empty (XT/YT: the whole set, feature-major); otherwise
     mini-batches of ``batch`` rows of X/Y taken through ``order``. ``work`` holds the layers'
     A/D blocks for ``batch`` samples plus 2·batch scratch values. A layer's products go to BLAS
-    (sgemm/dgemm) when fan_in·fan_out·rows ≥ ``blas_min_work`` (−1: never). Returns the steps done."""
+    (sgemm/dgemm) when it has fan_in·fan_out ≥ ``blas_min_weights`` weights (−1: never). With
+    ``fuse_sgd`` (used for plain SGD without weight decay) those layers' weights take their SGD step
+    inside the gradient's GEMM and their blocks of ``grad`` are left stale: small_net_gradient
+    recomputes them for the last step. Returns the steps done."""
     cdef long L = layout.shape[0], steps = lrs.shape[0], size = theta.shape[0], done
     cdef long n_cols = X.shape[1], n_out = Y.shape[1], n_order = order.shape[0]
-    cdef long n = XT.shape[1] if n_order == 0 else batch
-    cdef long needed = 2 * n, l
-    _require(layout.shape[1] == 6 and acts.shape[0] == L and ks.shape[0] == L and alphas.shape[0] == L,
+    cdef long n = _check_small_net(theta, grad, layout, XT, X, order, batch, XbT, work, "train_small")
+    _require(acts.shape[0] == L and ks.shape[0] == L and alphas.shape[0] == L,
              "train_small: layout/acts/ks/alphas must describe the same layers")
-    _require(grad.shape[0] == size and losses.shape[0] >= steps and correct.shape[0] >= steps,
-             "train_small: grad/losses/correct too short")
-    for l in range(L):
-        _require(layout[l, 2] + layout[l, 0] * layout[l, 1] <= size and layout[l, 3] + layout[l, 1] <= size
-                 and layout[l, 4] + layout[l, 1] * n <= work.shape[0]
-                 and layout[l, 5] + layout[l, 1] * n <= work.shape[0]
-                 and (l == 0 or layout[l, 0] == layout[l - 1, 1]), "train_small: inconsistent layout")
-        needed = max(needed, layout[l, 5] + layout[l, 1] * n + 2 * n)
-    _require(work.shape[0] >= needed, "train_small: work buffer too small")
-    _require(layout[0, 0] == n_cols and layout[L - 1, 1] == n_out, "train_small: X/Y do not match the layers")
+    _require(losses.shape[0] >= steps and correct.shape[0] >= steps, "train_small: losses/correct too short")
+    _require(layout[L - 1, 1] == n_out, "train_small: Y does not match the layers")
     if n_order == 0:
-        _require(XT.shape[0] == n_cols and YT.shape[0] == n_out and YT.shape[1] == n,
-                 "train_small: XT/YT must be feature-major copies of X/Y")
+        _require(YT.shape[0] == n_out and YT.shape[1] == n, "train_small: YT must be a feature-major copy of Y")
         _require(labels.shape[0] == 0 or labels.shape[0] == n, "train_small: one label per sample")
     else:
-        _require(batch > 0 and XbT.shape[0] >= batch * n_cols and YbT.shape[0] >= batch * n_out
-                 and lb.shape[0] >= batch and steps * batch <= n_order + batch - 1,
+        _require(YbT.shape[0] >= batch * n_out and lb.shape[0] >= batch and steps * batch <= n_order + batch - 1,
                  "train_small: batch buffers too small or too many steps for the order")
-        for l in range(n_order):
-            _require(0 <= order[l] < X.shape[0], "train_small: order index out of range")
     if (opt == 1 and m1.shape[0] < size) or (opt == 2 and (m1.shape[0] < size or m2.shape[0] < size)):
         raise ValueError("train_small: optimiser state too short")
     cdef const int64_t *order_p = &order[0] if n_order > 0 else NULL
@@ -504,12 +533,35 @@ def train_small(floating[::1] theta, floating[::1] grad, floating[::1] m1, float
                                   &XbT[0], &YbT[0], &lb[0], n_cols, n_out, &acts[0], &ks[0], &alphas[0], kind,
                                   mean_reduction, <float> wd, opt, &lrs[0], steps, mu, b1, b2, eps, t0,
                                   &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0],
-                                  <fnn_sgemm_t> sgemm if blas_min_work >= 0 else NULL, blas_min_work)
+                                  <fnn_sgemm_t> sgemm if blas_min_weights >= 0 else NULL, blas_min_weights, fuse_sgd)
         else:
             done = fastnn_train_d(&theta[0], &grad[0], &m1[0], &m2[0], size, &layout[0, 0], L, &XT[0, 0], &YT[0, 0],
                                   labels_p, labels.shape[0], &X[0, 0], &Y[0, 0], order_p, n_order, batch,
                                   &XbT[0], &YbT[0], &lb[0], n_cols, n_out, &acts[0], &ks[0], &alphas[0], kind,
                                   mean_reduction, wd, opt, &lrs[0], steps, mu, b1, b2, eps, t0,
                                   &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0],
-                                  <fnn_dgemm_t> dgemm if blas_min_work >= 0 else NULL, blas_min_work)
+                                  <fnn_dgemm_t> dgemm if blas_min_weights >= 0 else NULL, blas_min_weights, fuse_sgd)
     return done
+
+
+def small_net_gradient(floating[::1] theta, floating[::1] grad, const int64_t[:, ::1] layout,
+                       const floating[:, ::1] XT, const floating[:, ::1] X, const int64_t[::1] order, long batch,
+                       floating[::1] XbT, floating[::1] work, long step, long blas_min_weights):
+    """grad's weight blocks of the BLAS layers (fan_in·fan_out ≥ blas_min_weights) for step ``step``
+    of the last train_small call with the same buffers, which fused their SGD step: that step's
+    activations and deltas are still in ``work`` (and its gathered rows in ``XbT``)."""
+    cdef long n_order = order.shape[0]
+    _check_small_net(theta, grad, layout, XT, X, order, batch, XbT, work, "small_net_gradient")
+    _require(step >= 0 and (n_order == 0 or step * batch < n_order), "small_net_gradient: no such step")
+    if blas_min_weights < 0:
+        return
+    cdef const int64_t *order_p = &order[0] if n_order > 0 else NULL
+    with nogil:
+        if floating is float:
+            fastnn_fused_gradient_f(&theta[0], &grad[0], &layout[0, 0], layout.shape[0], &XT[0, 0], &X[0, 0],
+                                    order_p, n_order, batch, &XbT[0], X.shape[1], step, &work[0], sgemm,
+                                    blas_min_weights)
+        else:
+            fastnn_fused_gradient_d(&theta[0], &grad[0], &layout[0, 0], layout.shape[0], &XT[0, 0], &X[0, 0],
+                                    order_p, n_order, batch, &XbT[0], X.shape[1], step, &work[0], dgemm,
+                                    blas_min_weights)

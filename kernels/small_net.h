@@ -14,11 +14,22 @@ typedef void (*fnn_sgemm_t)(char *transa, char *transb, int *m, int *n, int *k, 
 typedef void (*fnn_dgemm_t)(char *transa, char *transb, int *m, int *n, int *k, double *alpha, double *a,
                             int *lda, double *b, int *ldb, double *beta, double *c, int *ldc);
 
-/* Function body: return Σ_{i<n} EXPR (EXPR uses i) in AT, as FNN_LANES = 16 partial sums
- * combined pairwise (8 + 8, 4 + 4, ...: unrolled so that GCC does it in vector registers). GCC vectorises it without -ffast-math (the lanes fix the order of the additions),
- * and combines the lanes in registers: OpenMP's `simd reduction` adds them one by one through
- * memory, which costs more than the sum itself on rows of a few hundred samples. */
 #define FNN_LANES 16
+
+/* acc[0] := Σ of the 16 lane partial sums acc[0..16), pairwise (8 + 8, 4 + 4, ...: unrolled so
+ * that GCC adds in vector registers) */
+#define FNN_FOLD_LANES(acc)                                                                       \
+    do {                                                                                          \
+        for (int l_ = 0; l_ < 8; l_++) (acc)[l_] += (acc)[l_ + 8];                                \
+        for (int l_ = 0; l_ < 4; l_++) (acc)[l_] += (acc)[l_ + 4];                                \
+        for (int l_ = 0; l_ < 2; l_++) (acc)[l_] += (acc)[l_ + 2];                                \
+        (acc)[0] += (acc)[1];                                                                     \
+    } while (0)
+
+/* Function body: return Σ_{i<n} EXPR (EXPR uses i) in AT, as FNN_LANES partial sums. GCC
+ * vectorises it without -ffast-math (the lanes fix the order of the additions); OpenMP's `simd
+ * reduction` would combine its lanes one by one through memory, which costs more than the sum
+ * itself on rows of a few hundred samples. */
 #define FNN_REDUCE(AT, n, EXPR)                                                                   \
     do {                                                                                          \
         AT acc_[FNN_LANES] = {0};                                                                 \
@@ -26,10 +37,8 @@ typedef void (*fnn_dgemm_t)(char *transa, char *transb, int *m, int *n, int *k, 
         for (; i0_ + FNN_LANES <= (n); i0_ += FNN_LANES)                                          \
             for (long i = i0_; i < i0_ + FNN_LANES; i++) acc_[i - i0_] += (EXPR);                 \
         for (long i = i0_; i < (n); i++) acc_[i - i0_] += (EXPR);                                 \
-        for (int l_ = 0; l_ < 8; l_++) acc_[l_] += acc_[l_ + 8];                                  \
-        for (int l_ = 0; l_ < 4; l_++) acc_[l_] += acc_[l_ + 4];                                  \
-        for (int l_ = 0; l_ < 2; l_++) acc_[l_] += acc_[l_ + 2];                                  \
-        return acc_[0] + acc_[1];                                                                 \
+        FNN_FOLD_LANES(acc_);                                                                     \
+        return acc_[0];                                                                           \
     } while (0)
 
 enum { FNN_MSE = 0, FNN_SOFTMAX_CE = 1, FNN_SIGMOID_BCE = 2 };

@@ -239,3 +239,33 @@ def test_dense_forward_check_reports_non_finite_products(backend, dtype, rng):
         Xb[37, 2] = bad
         with np.errstate(invalid="ignore"):
             assert be.dense_forward(Xb, W, None, A, 1, 1.0, 0.0, check=True) is False
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the C loop is part of the Cython backend")
+def test_train_small_refuses_inconsistent_buffers():
+    """The C training loop checks its buffers before running (with or without BLAS products)."""
+    import fastnn
+    from fastnn import engines
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((50, 6)), rng.integers(0, 3, 50)
+    model = fastnn.DeepMLP([6, 8, 3], dtype=np.float64, backend="cython", seed=0)
+    eng = engines.CLoopEngine(model, X, np.eye(3)[y], y, 16, "sgd", (0.9, 0.9, 0.999, 1e-8), 0.0, True)
+    order = np.arange(50, dtype=np.int64)
+
+    def run(**change):
+        args = dict(theta=eng.theta, grad=eng.grad, m1=eng.m1, m2=eng.m2, layout=eng.buffers.layout, XT=eng.XT,
+                     YT=eng.YT, labels=eng.labels, X=eng.X, Y=eng.Y, order=order, batch=16, XbT=eng.Xb, YbT=eng.Yb,
+                     lb=eng.lb, acts=eng.acts32, ks=eng.ks, alphas=eng.alphas, kind=eng.loss_kind,
+                     mean_reduction=True, wd=0.0, opt=0, lrs=np.full(4, 0.1), mu=0.9, b1=0.9, b2=0.999, eps=1e-8,
+                     t0=0.0, work=eng.buffers.work, losses=np.zeros(4), correct=np.zeros(4, np.int64),
+                     blas_min_weights=0)
+        args.update(change)
+        return eng._ck.train_small(*args.values())
+
+    assert run() == 4  # 50 rows in batches of 16: the 4th batch has 2 rows
+    for bad in [dict(work=eng.buffers.work[:-1]), dict(XbT=eng.Xb[:-1]), dict(lrs=np.full(5, 0.1)),
+                dict(order=np.array([0, 50] + [1] * 48, dtype=np.int64)), dict(grad=eng.grad[:-1]),
+                dict(acts=eng.acts32[:1])]:
+        with pytest.raises(ValueError):
+            run(**bad)

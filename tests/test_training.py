@@ -222,3 +222,114 @@ def test_row_blocked_step_stops_on_a_non_finite_block(moons, monkeypatch):
     h = model.fit(X, y, iterations=50, lr=1e6, on_divergence="stop", progress=False)
     assert h.stopped == "diverged"
     assert np.all(np.isfinite(model.params))
+
+
+def _wide_data(n=100, d=5, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 0.8)
+    return X, np.minimum(y, classes - 1)
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the C loop is part of the Cython backend")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_size", [None, 24])  # 100 rows: a last batch of 4
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("blas_min_weights", [0, 32])  # every layer through BLAS / only the two wide ones
+@pytest.mark.parametrize("optimizer,weight_decay", [("sgd", 0.0), ("momentum", 1e-3)])  # SGD: fused update
+def test_c_loop_blas_products_follow_the_reference(dtype, batch_size, bias, blas_min_weights, optimizer,
+                                                   weight_decay, monkeypatch):
+    """The C loop's BLAS products (sgemm/dgemm through scipy; a mini-batch's first layer reads its
+    rows sample-major; plain SGD steps inside the weight-gradient GEMM) give the 50-step trajectory
+    of the NumPy reference and of the hand loops."""
+    X, y = _wide_data()
+    runs = {}
+    for name, backend, min_weights in [("reference", "numpy", -1), ("blas", "cython", blas_min_weights),
+                                       ("hand loops", "cython", -1)]:
+        monkeypatch.setattr(engines, "CLOOP_BLAS_MIN_WEIGHTS", min_weights)
+        model = fastnn.DeepMLP([5, 12, 7, 3], activation=["tanh", "relu"], bias=bias, init="he", dtype=dtype,
+                               backend=backend, seed=3)
+        h = model.fit(X, y, iterations=50, lr=0.05, batch_size=batch_size, optimizer=optimizer,
+                      weight_decay=weight_decay, seed=1, progress=False)
+        assert h.params["engine"] == ("numpy-kernels" if backend == "numpy" else "cython-loop")
+        runs[name] = (model.params.copy(), np.array(h.step_loss), h.accuracy)
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-5)
+    ref_theta, ref_loss, ref_acc = runs.pop("reference")
+    for name, (theta, loss, acc) in runs.items():
+        np.testing.assert_allclose(theta, ref_theta, err_msg=name, **tol)
+        np.testing.assert_allclose(loss, ref_loss, err_msg=name, **tol)
+        if dtype == np.float64:
+            assert acc == ref_acc, name
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the C loop is part of the Cython backend")
+@pytest.mark.parametrize("output,loss", [("softmax", "cross_entropy"), ("sigmoid", "bce"), ("sigmoid", "mse"),
+                                         ("linear", "mse")])
+def test_c_loop_losses_and_accuracy_follow_the_reference(output, loss, moons):
+    """Every loss of the C loop (log-sum-exp once per sample, lane-wise sums) and its vectorised
+    correct count, against the NumPy reference; one output unit counts a > 0.5 as class 1."""
+    X, y = moons[0][:200], moons[1][:200]
+    for n_out in (2, 1) if loss == "bce" else (2,):
+        target = np.eye(2)[y] if output == "linear" else y  # linear: regression, no correct count
+        runs = []
+        for backend in ("numpy", "cython"):
+            model = fastnn.DeepMLP([2, 5, n_out], activation="tanh", output=output, loss=loss, dtype=np.float64,
+                                   backend=backend, seed=2)
+            h = model.fit(X, target, iterations=30, lr=0.2, progress=False)
+            runs.append((model.params.copy(), h.loss, h.accuracy, h.params["engine"]))
+        (ref_theta, ref_loss, ref_acc, _), (theta, loss_c, acc, engine) = runs
+        assert engine == "cython-loop"
+        np.testing.assert_allclose(theta, ref_theta, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(loss_c, ref_loss, rtol=1e-10)
+        assert acc == ref_acc
+
+
+def test_auto_engine_choice():
+    """auto: the C loop for every step up to CLOOP_MAX_WORK multiply-adds and CLOOP_MAX_UNITS rows ×
+    units (per-sample SGD and mini-batches of wide layers included), the kernel engine beyond;
+    forced backends keep theirs."""
+    if "cython" not in BACKENDS:
+        pytest.skip("the C loop is part of the Cython backend")
+    w2, w1 = [784, 300, 10], [784, 256, 128, 10]
+    assert engines.choose_engine("auto", 64, False, w2)[0] == "cloop"         # W2
+    assert engines.choose_engine("auto", 1, False, w2)[0] == "cloop"          # W4
+    assert engines.choose_engine("auto", 200, True, [2, 3, 2])[0] == "cloop"  # W3
+    assert engines.choose_engine("auto", 4000, True, w2)[0] == "cloop"
+    kind, backend = engines.choose_engine("auto", 60000, True, w1)            # W1
+    assert kind == "kernels" and backend.NAME == "cython"
+    assert engines.choose_engine("auto", 10**6, True, [2, 16, 16, 2])[0] == "kernels"  # memory of A, D
+    assert engines.choose_engine("cython", 64, False, w2)[0] == "cloop"
+    if "numba" in BACKENDS:
+        assert engines.choose_engine("numba", 64, False, w2)[0] == "loop"
+    assert engines.choose_engine("numpy", 64, False, w2)[0] == "kernels"
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the C loop is part of the Cython backend")
+@pytest.mark.parametrize("batch_size", [None, 24, 32])  # 32: batches of consecutive rows, read in place
+def test_c_loop_fused_sgd_keeps_grad_and_is_split_independent(batch_size):
+    """With the SGD step fused into the weight-gradient GEMM, trainer.grad still is the last step's
+    gradient (recomputed on read), and the trajectory does not depend on how the steps are split
+    into compiled calls (one call per step here, as step callbacks force, against large chunks)."""
+    X, y = _wide_data()
+
+    class Grads(Callback):
+        def __init__(self):
+            self.grads = []
+
+        def on_step_end(self, trainer, step, logs):
+            self.grads.append(trainer.grad.copy())
+
+    runs = {}
+    for backend, hook in [("numpy", True), ("cython", True), ("cython", False)]:
+        model = fastnn.DeepMLP([5, 12, 7, 3], activation="sigmoid", init="he", dtype=np.float64,
+                               backend=backend, seed=4)
+        cb = Grads()
+        h = model.fit(X, y, iterations=30, lr=0.1, batch_size=batch_size, shuffle=batch_size != 32, seed=2,
+                      callbacks=[cb] if hook else [], progress=False)
+        runs[backend, hook] = (model.params.copy(), np.array(h.step_loss), cb.grads)
+    (ref, ref_loss, ref_grads), (hooked, hooked_loss, grads), (free, free_loss, _) = runs.values()
+    assert np.array_equal(hooked, free) and np.array_equal(hooked_loss, free_loss)
+    np.testing.assert_allclose(hooked, ref, rtol=1e-10, atol=1e-12)
+    assert len(grads) == len(ref_grads) == 30
+    for g, g_ref in zip(grads, ref_grads):
+        np.testing.assert_allclose(g, g_ref, rtol=1e-9, atol=1e-12)
