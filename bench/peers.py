@@ -40,6 +40,7 @@ def _callable(impl, workload, data):
 
     if impl.startswith("fastnn"):
         backend = impl.split("-", 1)[1]
+        data = fastnn_impl.prepare(data)
         if workload == "w1":
             steps = fastnn_impl.W1_STEPS
             return lambda: fastnn_impl.w1_steps(**data, backend=backend, steps=steps), steps
