@@ -1,11 +1,14 @@
-"""The two ways a training step is executed, behind one interface.
+"""The ways a training step is executed, behind one interface.
 
-* ``LoopEngine``: the compiled Numba whole loop (``backends.numba_loop``): one call runs
-  a chunk of steps. Used for small networks and for mini-batches, where Python dispatch
-  would otherwise dominate.
+* ``CLoopEngine``: the whole training loop in C (Cython backend, ``kernels/small_net_impl.h``):
+  one call runs a chunk of steps, BLAS for all but tiny layers, plain SGD fused into the
+  weight-gradient GEMM. ``auto`` uses it for every step up to ``CLOOP_MAX_WORK`` multiply-adds
+  (tiny nets, mini-batches, per-sample SGD, moderate full batches).
+* ``LoopEngine``: the same loop compiled by Numba (``backends.numba_loop``), for
+  ``backend="numba"`` (and "auto" when the Cython extension is missing).
 * ``KernelEngine``: a Python loop calling one backend's kernels (numpy, numba or cython)
-  per layer. Used for large full-batch steps, where the GEMMs dominate and the parallel
-  fused epilogues pay off, and whenever a backend is forced that has no compiled loop.
+  per layer, in blocks of rows. Used for large full-batch steps, where the GEMMs dominate and
+  row blocks keep the epilogues in cache and the memory small, and for ``backend="numpy"``.
 
 Both work on the same flat buffers (``theta``, ``grad``, optimiser moments ``m1``/``m2``,
 and a ``work`` vector holding each layer's activations A_l and deltas D_l), so the
