@@ -274,11 +274,27 @@ class KernelEngine(_EngineBase):
         if not self.full_batch:
             self.Xb = np.zeros((self.batch, self.X.shape[1]), dtype=self.X.dtype)
             self.Yb = np.zeros((self.batch, self.Y.shape[1]), dtype=self.Y.dtype)
+        # block-parallel steps: each worker thread takes whole blocks with single-threaded BLAS
+        # and kernels (no hand-over of the cores between BLAS and OpenMP teams around every
+        # GEMM), into its own buffers and gradient; the gradients are summed at the end
+        from . import _threads
 
-    def _block(self, Xb, Yb, rows, scale, accumulate):
-        """Forward, loss and backward of one block of rows; adds its gradient into grad
-        (or overwrites it for the first block). Returns the block's summed loss."""
-        be, buf, L = self.be, self.buffers, len(self.W)
+        n_blocks = -(-rows // self.row_block)
+        self.threads = min(_threads.get_num_threads(), n_blocks) if (
+            blocked and getattr(backend, "RELEASES_GIL", False)) else 1
+        self._workers = [(self.buffers, self.dW, self.db)]
+        self._worker_grads = []
+        for _ in range(1, self.threads):
+            grad = np.zeros_like(self.grad)
+            self._worker_grads.append(grad)
+            self._workers.append((Buffers(model, self.row_block), [model._param_view(grad, l, "W") for l in range(L)],
+                                  [model._param_view(grad, l, "b") for l in range(L)]))
+
+    def _block(self, Xb, Yb, rows, scale, accumulate, worker=0):
+        """Forward, loss and backward of one block of rows; adds its gradient into the worker's
+        gradient (or overwrites it for its first block). Returns the block's summed loss."""
+        be, L = self.be, len(self.W)
+        buf, dWs, dbs = self._workers[worker]
         out_linear = self.loss_kind != MSE
         for l in range(L):
             Xin = Xb if l == 0 else buf.A(l - 1, rows)
@@ -295,7 +311,7 @@ class KernelEngine(_EngineBase):
             return loss
         for l in range(L - 1, -1, -1):
             Xin = Xb if l == 0 else buf.A(l - 1, rows)
-            be.weight_grad(Xin, buf.D(l, rows), self.dW[l], self.db[l], 1.0, accumulate)
+            be.weight_grad(Xin, buf.D(l, rows), dWs[l], dbs[l], 1.0, accumulate)
             if l > 0:
                 be.delta_backward(buf.D(l, rows), self.W[l], buf.A(l - 1, rows), buf.D(l - 1, rows),
                                   int(self.acts[l - 1]), self.ks[l - 1], self.alphas[l - 1])
@@ -319,22 +335,49 @@ class KernelEngine(_EngineBase):
         correct predictions before the update); the update is skipped when the loss is not
         finite (or not asked for: then only the loss and grad are computed)."""
         scale = 1.0 / rows if self.mean_reduction else 1.0
-        loss, correct = 0.0, 0
-        for lo in range(0, rows, self.row_block):
-            r = min(self.row_block, rows - lo)
-            loss += self._block(Xb[lo:lo + r], Yb[lo:lo + r], r, scale, lo > 0)
-            if labels is not None:
-                correct += self._correct(r, labels[lo:lo + r])
+        if self.threads > 1:
+            loss, correct = self._parallel_blocks(Xb, Yb, rows, scale, labels)
             if not np.isfinite(loss):
                 return loss, correct
+        else:
+            loss, correct = 0.0, 0
+            for lo in range(0, rows, self.row_block):
+                r = min(self.row_block, rows - lo)
+                loss += self._block(Xb[lo:lo + r], Yb[lo:lo + r], r, scale, lo > 0)
+                if labels is not None:
+                    correct += self._correct(r, labels[lo:lo + r])
+                if not np.isfinite(loss):
+                    return loss, correct
         if update:
             self._update(lr, t)
         return loss, correct
 
-    def _correct(self, rows, labels):
+    def _parallel_blocks(self, Xb, Yb, rows, scale, labels):
+        """The blocks of one step spread over the worker threads; returns (loss, correct)."""
+        from . import _threads
+
+        losses = [0.0] * self.threads
+        corrects = [0] * self.threads
+        started = [False] * self.threads
+
+        def work(w, lo, hi):
+            if not np.isfinite(losses[w]):
+                return
+            losses[w] += self._block(Xb[lo:hi], Yb[lo:hi], hi - lo, scale, started[w], worker=w)
+            started[w] = True
+            if labels is not None:
+                corrects[w] += self._correct(hi - lo, labels[lo:hi], worker=w)
+
+        _threads.run_row_blocks(work, rows, self.row_block, self.threads)
+        for grad, took_blocks in zip(self._worker_grads, started[1:]):  # a short last batch may
+            if took_blocks:                                              # leave a worker idle
+                self.grad += grad
+        return float(sum(losses)), int(sum(corrects))
+
+    def _correct(self, rows, labels, worker=0):
         if labels.size == 0:
             return 0
-        A_out = self.buffers.A(len(self.W) - 1, rows)
+        A_out = self._workers[worker][0].A(len(self.W) - 1, rows)
         pred = (A_out[:, 0] > 0.5).astype(np.int64) if A_out.shape[1] == 1 else A_out.argmax(axis=1)
         return int(np.count_nonzero(pred == labels))
 
