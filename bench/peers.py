@@ -67,6 +67,19 @@ def _callable(impl, workload, data):
     return lambda: fn(**data), 1
 
 
+MIN_SAMPLE_S = 0.25  # one timed sample lasts at least this long (short calls are repeated back to back)
+
+
+def _repeated(fn, calls):
+    if calls == 1:
+        return fn
+
+    def run():
+        for _ in range(calls):
+            fn()
+    return run
+
+
 def _floor(workload, data):
     from bench import numpy_impl
 
@@ -150,10 +163,20 @@ def main(argv=None):
         for impl in args.impls:
             try:
                 _callable(impl, workload, small)[0]()  # warm up: JIT, caches, thread pools
-                runs[impl], per[impl] = _callable(impl, workload, data)
+                fn, steps = _callable(impl, workload, data)
+                t = time.perf_counter()
+                fn()
+                calls = max(1, int(MIN_SAMPLE_S / (time.perf_counter() - t)))  # short workloads: repeat
+                runs[impl], per[impl] = _repeated(fn, calls), steps * calls
             except ImportError as exc:
                 print(f"[{workload}] {impl}: {exc}", file=sys.stderr)
         floor = _floor(workload, data)
+        floor_calls = 1
+        if floor is not None:
+            t = time.perf_counter()
+            floor()
+            floor_calls = max(1, int(MIN_SAMPLE_S / (time.perf_counter() - t)))
+            floor = _repeated(floor, floor_calls)
         times = {impl: [] for impl in runs}
         times_floor = []
         for _ in range(args.repeats):
@@ -166,7 +189,7 @@ def main(argv=None):
                 time.sleep(args.settle)
                 t = time.perf_counter()
                 floor()
-                times_floor.append((time.perf_counter() - t))
+                times_floor.append((time.perf_counter() - t) / floor_calls)
         row = {impl: statistics.median(v) for impl, v in times.items()}
         mem = {} if args.no_memory else {impl: _memory_probe(workload, impl, args.scale) for impl in runs}
         results[workload] = {"median_s": row, "floor_s": statistics.median(times_floor) if times_floor else None,
