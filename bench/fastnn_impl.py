@@ -83,8 +83,19 @@ def _sweep_one(X, y, Y, weights, biases, activation, lr, steps, backend):
 
 def w6_sweep(X, y, Y, configs, lr, steps, backend="auto", jobs=None):
     """W6: the D2 × D1 grid, spread over all cores with fastnn.sweep."""
+    import sys
+
     from fastnn.sweep import sweep
 
+    # the worker processes get this module's functions by value: under asv (or any runner that
+    # imports `bench` from a path the workers do not have) they could not import them by name
+    try:
+        import cloudpickle  # what joblib's loky workers pickle with, when installed
+    except ImportError:  # pragma: no cover - plain pickle: workers import `bench` by name
+        pass
+    else:
+        for module in (sys.modules[__name__], sys.modules[Trained.__module__]):
+            cloudpickle.register_pickle_by_value(module)
     jobs = jobs or fastnn.get_num_threads()
     variants = [dict(X=X, y=y, Y=Y, weights=c["weights"], biases=c["biases"], activation=c["activation"],
                      lr=lr, steps=steps, backend=backend) for c in configs]
