@@ -335,25 +335,14 @@ class KernelEngine(_EngineBase):
         correct predictions before the update); the update is skipped when the loss is not
         finite (or not asked for: then only the loss and grad are computed)."""
         scale = 1.0 / rows if self.mean_reduction else 1.0
-        if self.threads > 1:
-            loss, correct = self._parallel_blocks(Xb, Yb, rows, scale, labels)
-            if not np.isfinite(loss):
-                return loss, correct
-        else:
-            loss, correct = 0.0, 0
-            for lo in range(0, rows, self.row_block):
-                r = min(self.row_block, rows - lo)
-                loss += self._block(Xb[lo:lo + r], Yb[lo:lo + r], r, scale, lo > 0)
-                if labels is not None:
-                    correct += self._correct(r, labels[lo:lo + r])
-                if not np.isfinite(loss):
-                    return loss, correct
-        if update:
+        loss, correct = self._run_blocks(Xb, Yb, rows, scale, labels)
+        if np.isfinite(loss) and update:
             self._update(lr, t)
         return loss, correct
 
-    def _parallel_blocks(self, Xb, Yb, rows, scale, labels):
-        """The blocks of one step spread over the worker threads; returns (loss, correct)."""
+    def _run_blocks(self, Xb, Yb, rows, scale, labels):
+        """Every block of one step, spread over the worker threads (in this thread when there is
+        one); a worker stops at its first non-finite block. Returns (summed loss, correct)."""
         from . import _threads
 
         losses = [0.0] * self.threads

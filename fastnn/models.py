@@ -274,10 +274,11 @@ class DeepMLP:
         _threads.ensure_configured()
         be = self._kernels()
         threads = _threads.get_num_threads() if getattr(be, "RELEASES_GIL", False) else 1
-        n_rows = np.shape(X)[0] if np.ndim(X) == 2 else 0
-        block_parallel = not return_all and threads > 1 and n_rows >= 2 * PARALLEL_FORWARD_BLOCK
-        X = check_X(X, self.layer_dims[0], self.dtype, finite=not block_parallel)
+        X = check_X(X, self.layer_dims[0], self.dtype, finite=False)  # NaN/inf: checked below
         n = X.shape[0]
+        block_parallel = not return_all and threads > 1 and n >= 2 * PARALLEL_FORWARD_BLOCK
+        if not block_parallel and not all_finite(X):
+            raise nonfinite_error(X)
         if return_all:
             outs = [np.empty((n, m), dtype=self.dtype) for m in self.layer_dims[1:]]
             self._forward_rows(X, outs, logits)

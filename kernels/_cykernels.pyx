@@ -96,15 +96,6 @@ def get_num_threads():
     return _n_threads
 
 
-def set_parallel_min(Py_ssize_t elements, Py_ssize_t update_elements):
-    """Element counts above which epilogues / optimiser steps use the OpenMP threads (for
-    tuning the crossover on a machine; returns the previous pair)."""
-    global PARALLEL_MIN, UPDATE_PARALLEL_MIN
-    old = (PARALLEL_MIN, UPDATE_PARALLEL_MIN)
-    PARALLEL_MIN, UPDATE_PARALLEL_MIN = elements, update_elements
-    return old
-
-
 cdef inline int _require(bint ok, str what) except -1:
     if not ok:
         raise ValueError(f"shape mismatch: {what}")

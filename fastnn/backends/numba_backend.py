@@ -95,14 +95,6 @@ def _column_sums(D, out, scale, accumulate):
 
 
 @njit(parallel=True, fastmath=FASTMATH)
-def _scale_inplace(A, scale):
-    """A := scale·A"""
-    flat = A.reshape(-1)
-    for i in prange(flat.size):
-        flat[i] *= scale
-
-
-@njit(parallel=True, fastmath=FASTMATH)
 def _sgd(P, G, lr, wd):
     """P += Δ, Δ = −lr·(G + wd·P)"""
     for i in prange(P.size):
@@ -215,10 +207,7 @@ def mse(A, Y, D, act, k, alpha, scale):
 
 def weight_grad(X, D, dW, db, scale, accumulate=False):
     """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate)"""
-    if X.shape[0] != D.shape[0] or dW.shape != (X.shape[1], D.shape[1]):
-        raise ValueError(f"shape mismatch: weight_grad needs X (n, d), D (n, m), dW (d, m); "
-                         f"got {X.shape}, {D.shape}, {dW.shape}")
-    _matmul(X.T, D, dW, scale, 1.0 if accumulate else 0.0)
+    _matmul(X.T, D, dW, scale, 1.0 if accumulate else 0.0)  # checks the shapes
     if db is not None:
         if db.shape != (D.shape[1],):
             raise ValueError(f"shape mismatch: bias gradient {db.shape} for {D.shape[1]} units")

@@ -89,14 +89,9 @@ def mse(A, Y, D, act, k, alpha, scale):
 
 def weight_grad(X, D, dW, db, scale, accumulate=False):
     """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate)"""
-    if accumulate:
-        dW += scale * (X.T @ D)
-        if db is not None:
-            db += scale * D.sum(axis=0)
-        return
-    dW[...] = scale * (X.T @ D)
+    dW[...] = scale * (X.T @ D) + (dW if accumulate else 0)
     if db is not None:
-        db[...] = scale * D.sum(axis=0)
+        db[...] = scale * D.sum(axis=0) + (db if accumulate else 0)
 
 
 def sgd_update(P, G, lr, wd):
