@@ -1,0 +1,153 @@
+"""The reference CNN kernels, written plainly in NumPy (im2col through ``sliding_window_view``).
+
+Contract shared by every backend (arrays NCHW, C-contiguous, preallocated by the caller;
+activation codes of ``fastnn.activations``; ``act, k, alpha`` as in ``dense_forward``):
+
+    conv2d_out_shape(H, W, kh, kw, stride, padding) -> (Ho, Wo)
+    conv2d_workspace(n, C, H, W, kh, kw, stride, padding, dtype) -> ws
+        scratch for conv2d_forward/backward on batches of *at most* n samples; it holds no state
+        between calls, so one workspace may serve several layers of the same geometry.
+    conv2d_forward(X, Wt, b, A, act, k, alpha, stride, padding, ws)
+        X (n,C,H,W), Wt (F,C,kh,kw), b (F,) or None, A (n,F,Ho,Wo) := f(conv(X, Wt) + b)
+    conv2d_backward(X, Wt, D, dW, db, dX, stride, padding, ws, accumulate=False)
+        D = ∂L/∂Z (n,F,Ho,Wo); dW := Σ_n,ho,wo D·window(X) (or += with accumulate), db := Σ D
+        (or None), dX := the full correlation of D with Wt (or None: the first layer skips it)
+    maxpool2d_forward(X, Y, idx, size)
+        Y (n,C,H//size,W//size) := window max; idx (int32, Y's shape) := flat offset r·W + c of the
+        max in its (H,W) plane (first max wins; a NaN counts as the max); trailing rows/cols dropped
+    maxpool2d_backward(dY, idx, dX)                   dX := 0; dX[plane][idx] += dY
+    dropout_apply(A, mask, scale)                     A := A ⊙ mask · scale (mask uint8 0/1)
+
+``conv(X, Wt)[n,f,i,j] = Σ_c,p,q X̃[n, c, i·s + p, j·s + q] Wt[f,c,p,q]`` where X̃ is X zero-padded by
+``padding`` on every side (a cross-correlation, as in PyTorch). ``activation_grad`` (numpy_backend)
+is element-wise and serves 4-D deltas as well.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .. import activations as act_mod
+
+
+def conv2d_out_shape(H, W, kh, kw, stride, padding):
+    """(Ho, Wo) = (⌊(H + 2p − kh)/s⌋ + 1, ⌊(W + 2p − kw)/s⌋ + 1)"""
+    if stride < 1 or padding < 0 or kh < 1 or kw < 1:
+        raise ValueError(f"conv2d needs stride ≥ 1, padding ≥ 0 and a kernel ≥ 1, got stride={stride}, "
+                         f"padding={padding}, kernel=({kh}, {kw})")
+    Ho = (H + 2 * padding - kh) // stride + 1
+    Wo = (W + 2 * padding - kw) // stride + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"conv2d kernel ({kh}, {kw}) does not fit the padded {H}×{W} input "
+                         f"(padding={padding}): use a smaller kernel or more padding")
+    return Ho, Wo
+
+
+def conv2d_workspace(n, C, H, W, kh, kw, stride, padding, dtype):
+    """The zero-padded input (n, C, H + 2p, W + 2p), reused as the padded input gradient"""
+    conv2d_out_shape(H, W, kh, kw, stride, padding)
+    return np.zeros((n, C, H + 2 * padding, W + 2 * padding), dtype=dtype)
+
+
+def _padded(ws, n, shape):
+    """ws's first n samples viewed as a padded (n, C, Hp, Wp) array (refuses a workspace too small)."""
+    if ws.size < n * int(np.prod(shape)):
+        raise ValueError(f"ws is too small for a batch of {n} samples: allocate it with "
+                         f"conv2d_workspace for the largest batch")
+    return ws.reshape(-1)[: n * int(np.prod(shape))].reshape((n,) + tuple(shape))
+
+
+def _check_conv(X, Wt, out, stride, padding, what):
+    n, C, H, W = X.shape
+    F, C2, kh, kw = Wt.shape
+    Ho, Wo = conv2d_out_shape(H, W, kh, kw, stride, padding)
+    if C2 != C or out.shape != (n, F, Ho, Wo):
+        raise ValueError(f"shape mismatch: X {X.shape}, Wt {Wt.shape} give ({n}, {F}, {Ho}, {Wo}), "
+                         f"{what} is {out.shape}")
+    return n, C, H, W, F, kh, kw, Ho, Wo
+
+
+def _windows(X, kh, kw, stride, padding, ws):
+    """(n, C, Ho, Wo, kh, kw) view of the padded input's receptive fields"""
+    n, C, H, W = X.shape
+    Xp = _padded(ws, n, (C, H + 2 * padding, W + 2 * padding))
+    Xp[...] = 0
+    Xp[:, :, padding:padding + H, padding:padding + W] = X
+    win = sliding_window_view(Xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    Ho, Wo = conv2d_out_shape(H, W, kh, kw, stride, padding)
+    return win[:, :, :Ho, :Wo]
+
+
+def conv2d_forward(X, Wt, b, A, act, k, alpha, stride, padding, ws):
+    """A := f(conv(X, Wt) + b)"""
+    F, kh, kw = Wt.shape[0], Wt.shape[2], Wt.shape[3]
+    _check_conv(X, Wt, A, stride, padding, "A")
+    if b is not None and b.shape != (F,):
+        raise ValueError(f"shape mismatch: bias {b.shape} for {F} filters")
+    win = _windows(X, kh, kw, stride, padding, ws)
+    z = np.einsum("nchwpq,fcpq->nfhw", win, Wt, optimize=True)
+    if b is not None:
+        z += b[None, :, None, None]
+    A[...] = act_mod.forward(z, act, k, alpha)
+
+
+def conv2d_backward(X, Wt, D, dW, db, dX, stride, padding, ws, accumulate=False):
+    """dW := Σ D·window(X); db := Σ D; dX := Σ_f,p,q D·Wt scattered back (each += with accumulate for dW, db)"""
+    n, C, H, W, F, kh, kw, Ho, Wo = _check_conv(X, Wt, D, stride, padding, "D")
+    if dW.shape != Wt.shape or (db is not None and db.shape != (F,)) or (dX is not None and dX.shape != X.shape):
+        raise ValueError(f"shape mismatch: dW {dW.shape} must be {Wt.shape}, db (F,) = ({F},), dX {X.shape}")
+    win = _windows(X, kh, kw, stride, padding, ws)
+    grad = np.einsum("nchwpq,nfhw->fcpq", win, D, optimize=True)
+    dW[...] = grad + (dW if accumulate else 0)
+    if db is not None:
+        db[...] = D.sum(axis=(0, 2, 3)) + (db if accumulate else 0)
+    if dX is None:
+        return
+    dXp = _padded(ws, n, (C, H + 2 * padding, W + 2 * padding))  # the padded input is no longer needed
+    dXp[...] = 0
+    for p in range(kh):
+        for q in range(kw):
+            dXp[:, :, p:p + stride * Ho:stride, q:q + stride * Wo:stride] += np.einsum(
+                "nfhw,fc->nchw", D, Wt[:, :, p, q])
+    dX[...] = dXp[:, :, padding:padding + H, padding:padding + W]
+
+
+def _pool_shape(X, Y, idx, size):
+    n, C, H, W = X.shape
+    if size < 1:
+        raise ValueError(f"max-pool size must be ≥ 1, got {size}")
+    shape = (n, C, H // size, W // size)
+    if Y.shape != shape or idx.shape != shape:
+        raise ValueError(f"shape mismatch: max-pool {size} of {X.shape} gives {shape}; Y is {Y.shape}, "
+                         f"idx is {idx.shape}")
+    if idx.dtype != np.int32:
+        raise ValueError(f"idx must be int32, got {idx.dtype}")
+    return shape
+
+
+def maxpool2d_forward(X, Y, idx, size):
+    """Y := max over size×size windows; idx := r·W + c of the (first) max in its plane"""
+    n, C, Ho, Wo = _pool_shape(X, Y, idx, size)
+    W = X.shape[3]
+    blocks = X[:, :, :Ho * size, :Wo * size].reshape(n, C, Ho, size, Wo, size)
+    flat = blocks.transpose(0, 1, 2, 4, 3, 5).reshape(n, C, Ho, Wo, size * size)
+    a = flat.argmax(axis=-1)  # the first max; the first NaN if any (NaN propagates)
+    Y[...] = np.take_along_axis(flat, a[..., None], axis=-1)[..., 0]
+    rows = np.arange(Ho)[:, None] * size + a // size
+    cols = np.arange(Wo)[None, :] * size + a % size
+    idx[...] = rows * W + cols
+
+
+def maxpool2d_backward(dY, idx, dX):
+    """dX := 0; dX[plane][idx] += dY"""
+    n, C, H, W = dX.shape
+    if dY.shape != idx.shape or dY.shape[:2] != (n, C) or idx.size and (idx.min() < 0 or idx.max() >= H * W):
+        raise ValueError(f"shape mismatch: dY {dY.shape}, idx {idx.shape} (offsets within {H}×{W}) for dX {dX.shape}")
+    planes = dX.reshape(n * C, H * W)
+    planes[...] = 0
+    np.add.at(planes, (np.arange(n * C)[:, None], idx.reshape(n * C, -1)), dY.reshape(n * C, -1))
+
+
+def dropout_apply(A, mask, scale):
+    """A := A ⊙ mask · scale"""
+    if mask.shape != A.shape or mask.dtype != np.uint8:
+        raise ValueError(f"dropout mask must be uint8 of A's shape {A.shape}, got {mask.dtype} {mask.shape}")
+    A *= (mask * scale).astype(A.dtype)
