@@ -15,13 +15,15 @@ from .backends import available_backends
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .history import History
 from .io import ModelFileError, load_model
+from . import layers
 from .models import MLP, DeepMLP
+from .sequential import Sequential
 from .training import TrainingDiverged, TrainingInterrupted
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DeepMLP", "MLP", "History", "Callback", "EarlyStopping", "LambdaCallback", "TrainingDiverged",
+    "DeepMLP", "MLP", "Sequential", "layers", "History", "Callback", "EarlyStopping", "LambdaCallback", "TrainingDiverged",
     "TrainingInterrupted", "ModelFileError", "load_model", "set_num_threads", "get_num_threads",
     "available_backends", "__version__",
 ]

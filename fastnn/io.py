@@ -21,7 +21,20 @@ def save_model(model, path):
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
-    config = {
+    if getattr(model, "kind", None) == "sequential":
+        config = {"format": FORMAT, "version": VERSION, "model": model.kind, **model._config()}
+        params = model.params.theta
+    else:
+        config = _mlp_config(model)
+        params = model._theta
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, config=np.array(json.dumps(config)), params=params)
+    return path
+
+
+def _mlp_config(model):
+    return {
         "format": FORMAT, "version": VERSION,
         "layer_dims": model.layer_dims,
         "activation": model.activation if isinstance(model.activation, str) else list(model.activation),
@@ -31,10 +44,6 @@ def save_model(model, path):
         "init": model.init if isinstance(model.init, str) else repr(model.init),
         "dtype": model.dtype.name, "seed": model.seed,
     }
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, config=np.array(json.dumps(config)), params=model._theta)
-    return path
 
 
 def load_model(path, backend="auto"):
@@ -59,6 +68,14 @@ def load_model(path, backend="auto"):
     if config.get("version") != VERSION:
         raise ModelFileError(f"{path!r} has model format version {config.get('version')}; this fastnn reads "
                              f"version {VERSION}. Upgrade fastnn or re-save the model.")
+    if config.get("model", "mlp") == "sequential":
+        from .sequential import Sequential
+
+        try:
+            model = Sequential._from_config(config, backend=backend)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ModelFileError(f"{path!r} holds an invalid model configuration: {exc}") from exc
+        return _set_params(path, model, model.params.theta, params)
     init = config["init"] if config["init"] in ("uniform", "normal", "lecun", "he", "xavier", "glorot",
                                                  "xavier_uniform", "poisson", "kaiming") else "xavier"
     try:
@@ -68,11 +85,15 @@ def load_model(path, backend="auto"):
                         alpha=config["alpha"], output_k=config["output_k"])
     except (TypeError, ValueError, KeyError) as exc:
         raise ModelFileError(f"{path!r} holds an invalid model configuration: {exc}") from exc
-    if params.shape != model._theta.shape or params.dtype != model.dtype:
+    return _set_params(path, model, model._theta, params)
+
+
+def _set_params(path, model, theta, params):
+    if params.shape != theta.shape or params.dtype != model.dtype:
         raise ModelFileError(f"{path!r}: parameter vector has shape {params.shape} / {params.dtype}, "
-                             f"expected {model._theta.shape} / {model.dtype}; the file is corrupt")
+                             f"expected {theta.shape} / {model.dtype}; the file is corrupt")
     if not np.all(np.isfinite(params)):
         raise ModelFileError(f"{path!r}: parameters contain NaN or inf")
-    model._theta[:] = params
+    theta[:] = params
     model._fitted = True
     return model

@@ -417,3 +417,6 @@ class MLP(DeepMLP):
         super().__init__([n_in, n_hidden, n_out], activation=activation, output=output, loss=loss, k=k,
                          bias=bias, init=init, dtype=dtype, backend=backend, seed=seed, alpha=alpha,
                          output_k=output_k)
+
+
+from .sequential import Sequential, course_cnn  # noqa: E402  (the layer-stack models, re-exported here)
