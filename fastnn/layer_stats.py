@@ -61,13 +61,21 @@ def probe_tensors(net, X, grad=None):
     current weights — what the TensorBoard callback logs."""
     from .cnn_engine import NetBuffers, forward
 
+    grads = net._layer_views(net.params, grad) if grad is not None and grad.shape == net.params.theta.shape else None
+    if X is None:  # parameters only
+        for i, layer in enumerate(net.layers):
+            if layer.trainable:
+                yield f"{layer.name}/weights", net.layer_params[i]["W"]
+                yield f"{layer.name}/biases", net.layer_params[i]["b"]
+                if grads is not None:
+                    yield f"{layer.name}/grad_weights", grads[i]["W"]
+        return
     be = net._kernels()
     X = net._check_X(X)
     bufs = NetBuffers(net, be, X.shape[0], backward=False)
     bufs.X[...] = X
     forward(net, be, bufs, X.shape[0])
     be.softmax(bufs.A[-1])
-    grads = net._layer_views(net.params, grad) if grad is not None and grad.shape == net.params.theta.shape else None
     yield from tensors(net, be, bufs.X, bufs.A, net.layer_params, _states(net, be, X.shape[0]), grads)
 
 

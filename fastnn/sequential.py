@@ -291,11 +291,19 @@ class Sequential:
             total += be.softmax_cross_entropy(Z, Y[lo:hi], D[:hi - lo], 0.0)
         return total / X.shape[0], hits / X.shape[0]
 
+    def _one_sample(self, x):
+        """One sample, given as (C, H, W), (H, W), flat or a batch of one, as (1, C, H, W)."""
+        x = np.asarray(x)
+        if x.size != self.n_features:
+            raise ValueError(f"x must be one sample of shape {self.input_shape} (or {self.n_features} values), "
+                             f"got shape {x.shape}")
+        return self._check_X(x.reshape((1,) + self.input_shape), name="x")
+
     def feature_maps(self, x):
         """[(layer name, output)] of every layer for ONE sample x (C, H, W) — for figures."""
         from .cnn_engine import NetBuffers, forward
 
-        X = self._check_X(np.asarray(x)[None] if np.ndim(x) == len(self.input_shape) else x)[:1]
+        X = self._one_sample(x)
         be = self._kernels()
         bufs = NetBuffers(self, be, 1, backward=False)
         bufs.X[...] = X

@@ -21,6 +21,10 @@ What is written (``global_step`` is the epoch, counted on across several ``fit``
   scalars ``layer{l}/{kind}/min|max|mean|std`` when ``layer_stats`` is on, and histograms
   ``layer{l}/{kind}`` every ``histograms_every`` epochs (or steps).
 
+For a :class:`fastnn.Sequential` (a CNN) the tags are ``{layer}/{kind}`` with the layer's name
+(``conv1``, ``pool1``, ``dense1``…) and kinds ``weights``, ``biases``, ``preact``, ``act``,
+``pooled`` (max-pool outputs) and ``grad_weights`` (see :mod:`fastnn.layer_stats`).
+
 Pre-activations and activations are computed at the current weights on a fixed *probe*
 set: ``probe`` rows of the training data drawn once per ``fit`` (or an array you pass), so
 successive histograms describe the same inputs.
@@ -89,8 +93,9 @@ class TensorBoardCallback(Callback):
         self.step_scalars = bool(step_scalars)
         if probe is not None and not (isinstance(probe, numbers.Integral) and not isinstance(probe, bool)):
             probe = np.asarray(probe)
-            if probe.ndim != 2 or probe.shape[0] == 0:
-                raise ValueError(f"probe must be a number of rows or a 2-D array of inputs, got shape {probe.shape}")
+            if probe.ndim < 2 or probe.shape[0] == 0:
+                raise ValueError(f"probe must be a number of rows or an array of inputs (one per row), got shape "
+                                 f"{probe.shape}")
         elif probe is not None and probe < 1:
             raise ValueError(f"probe must be a positive number of rows, an array or None, got {probe!r}")
         self.probe = probe
@@ -145,9 +150,9 @@ class TensorBoardCallback(Callback):
         model = trainer.model
         self._probe_X = None
         if isinstance(self.probe, np.ndarray):
-            if self.probe.shape[1] != model.layer_dims[0]:
-                raise ValueError(f"probe has {self.probe.shape[1]} features but the model expects "
-                                 f"{model.layer_dims[0]}")
+            n_in = model.n_features if hasattr(model, "layer_tensors") else model.layer_dims[0]
+            if self.probe[0].size != n_in:
+                raise ValueError(f"probe has {self.probe[0].size} features but the model expects {n_in}")
             self._probe_X = np.ascontiguousarray(self.probe, dtype=model.dtype)
         elif self.probe is not None:
             X = trainer.engine.X
@@ -204,8 +209,11 @@ class TensorBoardCallback(Callback):
     def _tensors(self, trainer):
         """(tag, array) of every tensor logged for each layer."""
         model = trainer.model
-        L = len(model.layer_dims) - 1
         grad = getattr(trainer.engine, "grad", None)
+        if hasattr(model, "layer_tensors"):  # layer stacks (Sequential) name their own tensors
+            yield from model.layer_tensors(self._probe_X, grad)
+            return
+        L = len(model.layer_dims) - 1
         acts = zs = None
         if self._probe_X is not None:
             acts = model.forward(self._probe_X, return_all=True)

@@ -4,7 +4,7 @@ import importlib
 from .registry import GROUPS, REGISTRY, Experiment, all_experiments, experiment, select
 
 # modules that register experiments when imported (each may be missing while being written)
-EXPERIMENT_MODULES = ("c_lecture3", "a_scalar", "b_onehidden", "d_boundaries")
+EXPERIMENT_MODULES = ("c_lecture3", "a_scalar", "b_onehidden", "d_boundaries", "e_cnn")
 
 
 def load_all():
