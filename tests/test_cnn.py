@@ -277,3 +277,63 @@ def test_record_layers_keeps_statistics_of_every_layer():
     s = series(h)
     assert list(s["dense2/weights"]["steps"]) == [0, 4, 8]
     assert h.layers["weight_mean"].shape == (3, 4)
+
+
+# ------------------------------------------------------------------ TensorBoard, figures, experiments
+def test_tensorboard_writes_every_layer_and_quantity(tmp_path):
+    from test_tensorboard import read_events
+
+    from fastnn.tensorboard import TensorBoardCallback
+
+    X, y = _data(24)
+    net = small_net(dropout=0.5)
+    with TensorBoardCallback(tmp_path / "run", every=2, histograms_every=2, layer_stats=2, step_scalars=True,
+                             probe=10) as tb:
+        net.fit(X, y, iterations=6, lr=0.01, batch_size=8, callbacks=[tb], progress=False)
+    scalars, hists = read_events(tmp_path / "run")
+    for name in ("conv1", "conv2", "dense1", "dense2"):
+        for q in ("weights", "biases", "preact", "act", "grad_weights"):
+            assert [s for s, _ in hists[f"{name}/{q}"]] == [2, 4, 6], (name, q)
+            for stat in ("min", "max", "mean", "std"):
+                assert len(scalars[f"{name}/{q}/{stat}"]) == 3
+    assert [s for s, _ in hists["pool1/pooled"]] == [2, 4, 6]
+    # the last histogram of conv1's weights is the final weights
+    W = net.layer_params[0]["W"]
+    assert scalars["conv1/weights/max"][-1][1] == pytest.approx(float(W.max()), rel=1e-6)
+    assert hists["conv1/weights"][-1][1].num == W.size
+    assert scalars["pool1/pooled/min"][-1][1] >= 0  # max-pooled ReLU outputs
+
+
+def test_cnn_figures(tmp_path):
+    from fastnn import viz
+
+    X, y = _data(16)
+    net = small_net()
+    h = net.fit(X, y, iterations=4, lr=0.01, batch_size=8, record="layers", record_every=1, progress=False)
+    for fig in (viz.cnn_filters(net), viz.cnn_feature_maps(net, X[0]), viz.cnn_layer_stats(h)):
+        assert not viz.image_is_blank(fig)
+    maps = net.feature_maps(X[0].ravel())
+    assert [name for name, _ in maps][:3] == ["conv1", "pool1", "conv2"] and maps[0][1].shape == (3, 7, 6)
+    with pytest.raises(ValueError, match="record='layers'"):
+        viz.cnn_layer_stats(net.fit(X, y, iterations=1, progress=False))
+
+
+def test_group_e_runs_and_writes_its_outputs(tmp_path):
+    from test_tensorboard import read_events
+
+    from fastnn.experiments.runner import run_experiments
+
+    summary = run_experiments(["E"], out=tmp_path, quick=True, overrides={"n_train": 128, "n_test": 64},
+                              progress=False)
+    assert summary.failed == [] and [s["id"] for s in summary.sections] == ["E1", "E2", "E3"]
+    for exp, fig in (("E1", "e1_adam_vs_sgd"), ("E2", "e2_relu_vs_tanh"), ("E3", "e3_layer_stats"),
+                     ("E3", "e3_filters"), ("E3", "e3_feature_maps")):
+        assert (tmp_path / exp / f"{fig}.png").stat().st_size > 1000
+    e1, e2, e3 = summary.sections
+    assert [r["name"] for r in e1["runs"]] == ["Adam + ReLU", "SGD + ReLU"]
+    assert e1["runs"][0]["metrics"]["reference_accuracy"] == 0.974
+    assert e2["runs"][1]["metrics"]["reference_accuracy"] == 0.985
+    assert any("same run as E1" in n for n in e2["notes"])  # SGD + ReLU trained once
+    assert any("tensorboard --logdir" in n for n in e3["notes"])
+    _, hists = read_events(tmp_path / "E3" / "tensorboard" / "adam_relu")
+    assert {"conv1/weights", "conv2/preact", "pool2/pooled", "dense1/act"} <= set(hists)

@@ -75,7 +75,8 @@ def train_cnn(X, y, Xt, yt, *, activation="relu", optimizer="adam", lr=1e-3, mom
 
 def _run_key(ctx, **kw):
     p = ctx.params
-    return (p["dataset"], p.get("n_train"), p.get("n_test"), p["seed"], p["backend"], tuple(sorted(kw.items())))
+    return (str(ctx.root), p["dataset"], p.get("n_train"), p.get("n_test"), p["seed"], p["backend"],
+            tuple(sorted(kw.items())))
 
 
 def _runs(ctx, variants):
