@@ -1,4 +1,4 @@
-"""The peer table: W1–W7 for NumPy, each fastnn backend, PyTorch and JAX, in one run.
+"""The peer table: W1–W9 for NumPy, each fastnn backend, PyTorch and JAX, in one run.
 
     python bench/peers.py                 # full size, 5 repeats (several minutes)
     python bench/peers.py --scale 0.05 --repeats 2 --workloads w2 w3
@@ -7,7 +7,7 @@ Implementations are interleaved (every repeat runs each implementation once, in 
 the noise of a shared machine hits them alike, with a short pause before each timed call
 (``--settle``) so that no implementation pays for the spinning thread pools of the one
 before it (NumPy's and scipy's OpenBLAS, PyTorch and JAX each keep their own); the table shows medians, the ratio to NumPy, the
-GEMM floor (W1, W5) and the peak memory of one run of each implementation, measured in a fresh
+GEMM floor (W1, W5, W8, W9) and the peak memory of one run of each implementation, measured in a fresh
 process (resident-set growth over the data already loaded). PyTorch and JAX are optional: they
 are listed as "not installed" when missing (pip install torch==2.13.0 jax jaxlib).
 """
@@ -25,10 +25,11 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") not in (_ROOT, os.path.join(_ROOT, "bench"))]
 sys.path.append(_ROOT)  # `bench` from here, `fastnn` from the installed package
 
-WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6"]
+WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w8", "w9"]
 FUNCS = {"w1": "w1_step", "w2": "w2_epoch", "w3": "w3_train", "w4": "w4_epoch", "w5": "w5_forward",
          "w6": "w6_sweep"}
-UNITS = {"w1": "s/step", "w2": "s/epoch", "w3": "s", "w4": "s", "w5": "s", "w6": "s"}
+UNITS = {"w1": "s/step", "w2": "s/epoch", "w3": "s", "w4": "s", "w5": "s", "w6": "s", "w8": "s/epoch", "w9": "s"}
+CNN_WORKLOADS = ("w8", "w9")  # the course's CNN: bench/cnn_workloads.py
 IMPLS = ["numpy", "fastnn-auto", "fastnn-numba", "fastnn-cython", "torch", "jax"]
 
 
@@ -38,6 +39,10 @@ def _callable(impl, workload, data):
 
     from bench import fastnn_impl, numpy_impl
 
+    if workload in CNN_WORKLOADS:
+        from bench import cnn_workloads
+
+        return cnn_workloads.callable_for(impl, workload, data)
     if impl.startswith("fastnn"):
         backend = impl.split("-", 1)[1]
         data = fastnn_impl.prepare(data)
@@ -83,6 +88,10 @@ def _repeated(fn, calls):
 def _floor(workload, data):
     from bench import numpy_impl
 
+    if workload in CNN_WORKLOADS:
+        from bench import cnn_workloads
+
+        return cnn_workloads.floor(workload, data)
     if workload == "w1":
         out = numpy_impl.gemm_floor_w1_buffers(data["X"], data["weights"])
         return lambda: numpy_impl.gemm_floor_w1(data["X"], data["weights"], out)

@@ -193,7 +193,8 @@ def make_w6(dtype=np.float32, steps=W6_STEPS, seed=SEED,
 MAKERS = {"w1": make_w1, "w2": make_w2, "w3": make_w3, "w4": make_w4, "w5": make_w5,
           "w6": make_w6}
 _DEFAULT_SIZE = {"w1": ("n", W1_N), "w2": ("n", W2_N), "w3": ("steps", W3_STEPS),
-                 "w4": ("n", W4_N), "w5": ("n", W5_N), "w6": ("steps", W6_STEPS)}
+                 "w4": ("n", W4_N), "w5": ("n", W5_N), "w6": ("steps", W6_STEPS),
+                 "w8": ("n", 60_000), "w9": ("n", 10_000)}  # the CNN workloads: bench/cnn_workloads.py
 
 
 def make(name, dtype=np.float32, scale=1.0, seed=SEED):
@@ -203,4 +204,8 @@ def make(name, dtype=np.float32, scale=1.0, seed=SEED):
     """
     key, full = _DEFAULT_SIZE[name]
     size = max(1, int(round(full * scale)))
+    if name in ("w8", "w9"):
+        from . import cnn_workloads
+
+        return getattr(cnn_workloads, f"make_{name}")(dtype=dtype, seed=seed, **{key: size})
     return MAKERS[name](dtype=dtype, seed=seed, **{key: size})
