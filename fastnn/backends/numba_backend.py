@@ -161,9 +161,9 @@ def dense_forward(X, W, b, A, act, k, alpha, check=False):
 
 
 def activation_grad(D, A, act, k, alpha):
-    """D := D ⊙ f'(A)"""
+    """D := D ⊙ f'(A) (any C-contiguous shape: seen as rows of the first axis)"""
     _same(D, A)
-    _times_derivative(D, A, act, k, alpha)
+    _times_derivative(D.reshape(D.shape[0], -1), A.reshape(A.shape[0], -1), act, k, alpha)
 
 
 DELTA_MIN_BLOCK_ROWS = 2048  # in-place deltas: a buffer of about a quarter of the rows
@@ -227,3 +227,8 @@ def momentum_update(P, G, V, lr, mu, wd):
 def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
     _same(P, G, M, V)
     _adam(P, G, M, V, lr, b1, b2, eps, 1.0 - b1 ** t, 1.0 - b2 ** t, wd)
+
+
+# the CNN kernels (they use _matmul above, hence imported last)
+from .numba_conv import (conv2d_backward, conv2d_forward, conv2d_out_shape, conv2d_workspace,  # noqa: E402,F401
+                         dropout_apply, maxpool2d_backward, maxpool2d_forward)

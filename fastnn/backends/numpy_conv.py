@@ -55,13 +55,35 @@ def _padded(ws, n, shape):
     return ws.reshape(-1)[: n * int(np.prod(shape))].reshape((n,) + tuple(shape))
 
 
-def _check_conv(X, Wt, out, stride, padding, what):
+# ---------------------------------------------------------------- input checks (shared by every backend)
+def check_forward(X, Wt, b, A, stride, padding):
+    """(n, C, H, W, F, kh, kw, Ho, Wo) of a valid conv2d_forward call, else a ValueError"""
+    return _check_conv(X, Wt, b, A, stride, padding, "A")
+
+
+def check_backward(X, Wt, D, dW, db, dX, stride, padding):
+    """(n, C, H, W, F, kh, kw, Ho, Wo) of a valid conv2d_backward call, else a ValueError"""
+    dims = _check_conv(X, Wt, db, D, stride, padding, "D")
+    if dW.shape != Wt.shape or dW.dtype != Wt.dtype or (dX is not None and (dX.shape != X.shape or dX.dtype != X.dtype)):
+        raise ValueError(f"shape mismatch: dW {dW.shape} must match Wt {Wt.shape} and dX "
+                         f"{None if dX is None else dX.shape} must match X {X.shape} (same dtype)")
+    return dims
+
+
+def _check_conv(X, Wt, b, out, stride, padding, what):
+    if X.ndim != 4 or Wt.ndim != 4 or out.ndim != 4:
+        raise ValueError(f"conv2d needs 4-D X (n, C, H, W), Wt (F, C, kh, kw) and {what}, got "
+                         f"{X.shape}, {Wt.shape}, {out.shape}")
     n, C, H, W = X.shape
     F, C2, kh, kw = Wt.shape
     Ho, Wo = conv2d_out_shape(H, W, kh, kw, stride, padding)
     if C2 != C or out.shape != (n, F, Ho, Wo):
         raise ValueError(f"shape mismatch: X {X.shape}, Wt {Wt.shape} give ({n}, {F}, {Ho}, {Wo}), "
                          f"{what} is {out.shape}")
+    if b is not None and b.shape != (F,):
+        raise ValueError(f"shape mismatch: bias (or its gradient) {b.shape} for {F} filters")
+    if not (X.dtype == Wt.dtype == out.dtype) or (b is not None and b.dtype != X.dtype):
+        raise ValueError(f"conv2d needs one dtype for every array, got X {X.dtype}, Wt {Wt.dtype}, {what} {out.dtype}")
     return n, C, H, W, F, kh, kw, Ho, Wo
 
 
@@ -78,10 +100,7 @@ def _windows(X, kh, kw, stride, padding, ws):
 
 def conv2d_forward(X, Wt, b, A, act, k, alpha, stride, padding, ws):
     """A := f(conv(X, Wt) + b)"""
-    F, kh, kw = Wt.shape[0], Wt.shape[2], Wt.shape[3]
-    _check_conv(X, Wt, A, stride, padding, "A")
-    if b is not None and b.shape != (F,):
-        raise ValueError(f"shape mismatch: bias {b.shape} for {F} filters")
+    kh, kw = check_forward(X, Wt, b, A, stride, padding)[5:7]
     win = _windows(X, kh, kw, stride, padding, ws)
     z = np.einsum("nchwpq,fcpq->nfhw", win, Wt, optimize=True)
     if b is not None:
@@ -91,9 +110,7 @@ def conv2d_forward(X, Wt, b, A, act, k, alpha, stride, padding, ws):
 
 def conv2d_backward(X, Wt, D, dW, db, dX, stride, padding, ws, accumulate=False):
     """dW := Σ D·window(X); db := Σ D; dX := Σ_f,p,q D·Wt scattered back (each += with accumulate for dW, db)"""
-    n, C, H, W, F, kh, kw, Ho, Wo = _check_conv(X, Wt, D, stride, padding, "D")
-    if dW.shape != Wt.shape or (db is not None and db.shape != (F,)) or (dX is not None and dX.shape != X.shape):
-        raise ValueError(f"shape mismatch: dW {dW.shape} must be {Wt.shape}, db (F,) = ({F},), dX {X.shape}")
+    n, C, H, W, F, kh, kw, Ho, Wo = check_backward(X, Wt, D, dW, db, dX, stride, padding)
     win = _windows(X, kh, kw, stride, padding, ws)
     grad = np.einsum("nchwpq,nfhw->fcpq", win, D, optimize=True)
     dW[...] = grad + (dW if accumulate else 0)
@@ -110,7 +127,10 @@ def conv2d_backward(X, Wt, D, dW, db, dX, stride, padding, ws, accumulate=False)
     dX[...] = dXp[:, :, padding:padding + H, padding:padding + W]
 
 
-def _pool_shape(X, Y, idx, size):
+def check_pool(X, Y, idx, size):
+    """Y's shape (n, C, H//size, W//size) of a valid maxpool2d_forward call, else a ValueError"""
+    if X.ndim != 4:
+        raise ValueError(f"max-pool needs 4-D X (n, C, H, W), got {X.shape}")
     n, C, H, W = X.shape
     if size < 1:
         raise ValueError(f"max-pool size must be ≥ 1, got {size}")
@@ -118,14 +138,32 @@ def _pool_shape(X, Y, idx, size):
     if Y.shape != shape or idx.shape != shape:
         raise ValueError(f"shape mismatch: max-pool {size} of {X.shape} gives {shape}; Y is {Y.shape}, "
                          f"idx is {idx.shape}")
-    if idx.dtype != np.int32:
-        raise ValueError(f"idx must be int32, got {idx.dtype}")
+    if idx.dtype != np.int32 or Y.dtype != X.dtype:
+        raise ValueError(f"idx must be int32 and Y of X's dtype {X.dtype}, got {idx.dtype} and {Y.dtype}")
     return shape
+
+
+def check_unpool(dY, idx, dX):
+    """(n·C, H·W) of a valid maxpool2d_backward call, else a ValueError (offsets are checked by the kernels)"""
+    if dX.ndim != 4 or dY.shape != idx.shape or dY.shape[:2] != dX.shape[:2] or dY.ndim != 4 \
+            or idx.dtype != np.int32 or dY.dtype != dX.dtype:
+        raise ValueError(f"shape mismatch: dY {dY.shape} and int32 idx {idx.shape} {idx.dtype} must have one "
+                         f"shape, with dX {dX.shape}'s (n, C) and dtype")
+    n, C, H, W = dX.shape
+    return n * C, H * W
+
+
+def check_dropout(A, mask):
+    if mask.shape != A.shape or mask.dtype != np.uint8:
+        raise ValueError(f"dropout mask must be uint8 of A's shape {A.shape}, got {mask.dtype} {mask.shape}")
+
+
+# ---------------------------------------------------------------- kernels
 
 
 def maxpool2d_forward(X, Y, idx, size):
     """Y := max over size×size windows; idx := r·W + c of the (first) max in its plane"""
-    n, C, Ho, Wo = _pool_shape(X, Y, idx, size)
+    n, C, Ho, Wo = check_pool(X, Y, idx, size)
     W = X.shape[3]
     blocks = X[:, :, :Ho * size, :Wo * size].reshape(n, C, Ho, size, Wo, size)
     flat = blocks.transpose(0, 1, 2, 4, 3, 5).reshape(n, C, Ho, Wo, size * size)
@@ -138,16 +176,15 @@ def maxpool2d_forward(X, Y, idx, size):
 
 def maxpool2d_backward(dY, idx, dX):
     """dX := 0; dX[plane][idx] += dY"""
-    n, C, H, W = dX.shape
-    if dY.shape != idx.shape or dY.shape[:2] != (n, C) or idx.size and (idx.min() < 0 or idx.max() >= H * W):
-        raise ValueError(f"shape mismatch: dY {dY.shape}, idx {idx.shape} (offsets within {H}×{W}) for dX {dX.shape}")
-    planes = dX.reshape(n * C, H * W)
+    planes_n, plane = check_unpool(dY, idx, dX)
+    if idx.size and (idx.min() < 0 or idx.max() >= plane):
+        raise ValueError(f"idx holds offsets outside the {dX.shape[2]}×{dX.shape[3]} planes of dX")
+    planes = dX.reshape(planes_n, plane)
     planes[...] = 0
-    np.add.at(planes, (np.arange(n * C)[:, None], idx.reshape(n * C, -1)), dY.reshape(n * C, -1))
+    np.add.at(planes, (np.arange(planes_n)[:, None], idx.reshape(planes_n, -1)), dY.reshape(planes_n, -1))
 
 
 def dropout_apply(A, mask, scale):
     """A := A ⊙ mask · scale"""
-    if mask.shape != A.shape or mask.dtype != np.uint8:
-        raise ValueError(f"dropout mask must be uint8 of A's shape {A.shape}, got {mask.dtype} {mask.shape}")
+    check_dropout(A, mask)
     A *= (mask * scale).astype(A.dtype)
