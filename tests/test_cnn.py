@@ -337,3 +337,12 @@ def test_group_e_runs_and_writes_its_outputs(tmp_path):
     assert any("tensorboard --logdir" in n for n in e3["notes"])
     _, hists = read_events(tmp_path / "E3" / "tensorboard" / "adam_relu")
     assert {"conv1/weights", "conv2/preact", "pool2/pooled", "dense1/act"} <= set(hists)
+
+
+def test_train_cnn_example(tmp_path):
+    from test_examples import assert_pngs, run_example
+
+    proc, out = run_example("train_cnn.py", tmp_path)
+    assert "test accuracy" in proc.stdout and "total 21840 parameters" in proc.stdout
+    assert_pngs(out, "cnn_filters.png", "cnn_feature_maps.png")
+    assert (out / "course_cnn.npz").is_file()
