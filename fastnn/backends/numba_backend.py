@@ -16,6 +16,8 @@ from ._numba_elementwise import (FASTMATH, adam_step, bias_activate_row, mse_row
                                  product_derivative_row,
                                  sgd_step, sigmoid_bce_row, softmax_cross_entropy_row, softmax_row,
                                  times_derivative_row)
+from .numba_conv import (conv2d_backward, conv2d_forward, conv2d_out_shape, conv2d_workspace,  # noqa: F401
+                         dropout_apply, maxpool2d_backward, maxpool2d_forward)
 
 NAME = "numba"
 
@@ -227,8 +229,3 @@ def momentum_update(P, G, V, lr, mu, wd):
 def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
     _same(P, G, M, V)
     _adam(P, G, M, V, lr, b1, b2, eps, 1.0 - b1 ** t, 1.0 - b2 ** t, wd)
-
-
-# the CNN kernels (they use _matmul above, hence imported last)
-from .numba_conv import (conv2d_backward, conv2d_forward, conv2d_out_shape, conv2d_workspace,  # noqa: E402,F401
-                         dropout_apply, maxpool2d_backward, maxpool2d_forward)

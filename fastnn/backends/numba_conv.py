@@ -12,7 +12,6 @@ from numba import njit, prange
 
 from . import _conv_plan as plan
 from ._numba_elementwise import FASTMATH, activate
-from .numba_backend import _NO_BIAS, _matmul
 from .numpy_conv import (check_backward, check_dropout, check_forward, check_pool, check_unpool,  # noqa: F401
                          conv2d_out_shape)
 
@@ -96,6 +95,14 @@ def _row_sums(Zt, out, f0, add):
         out[f0 + f] = s + (out[f0 + f] if add else 0.0)
 
 
+def _matmul(L, R, C, alpha=1.0, beta=0.0):
+    """C := alpha·L·R + beta·C on scipy's BLAS (numba_backend's GEMM; imported here at call time
+    because numba_backend re-exports this module)"""
+    from .numba_backend import _matmul as gemm
+
+    gemm(L, R, C, alpha, beta)
+
+
 def _blocks(n, g, F, K):
     """(s0, samples, f0, filters) of every chunk × filter block"""
     fb = min(F, K)
@@ -120,7 +127,7 @@ def conv2d_forward(X, Wt, b, A, act, k, alpha, stride, padding, ws):
     g = plan.chunk_size(ws, X.dtype, per_sample)
     W2, A3 = Wt.reshape(F, K), A.reshape(n, F, P)
     has_bias = b is not None
-    b = b if has_bias else _NO_BIAS[A.dtype]
+    b = b if has_bias else ws[:1]  # never read
     for s0, gc, fblocks in _blocks(n, g, F, K):
         cols = _views(ws, K, P, g, gc, 0)[0]
         _im2col(X, s0, cols, kh, kw, stride, padding, Ho, Wo)
