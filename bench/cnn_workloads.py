@@ -220,52 +220,46 @@ def callable_for(impl, workload, data):
     raise ImportError(f"unknown implementation {impl!r}")
 
 
-def _gemms(n, training):
-    """(m, k, n) of the im2col GEMMs of one batch of n images (forward; with training also the
-    weight gradients and the input gradients below conv1)."""
-    fwd = [(n * 24 * 24, 25, 10), (n * 8 * 8, 250, 20), (n, 320, 50), (n, 50, 10)]
-    if not training:
-        return fwd
-    wgrad = [(k, m, o) for m, k, o in fwd]               # dW = colsᵀ·D
-    dgrad = [(m, o, k) for m, k, o in fwd[1:]]           # dcols = D·Wᵀ (not for conv1)
-    return fwd + wgrad + dgrad
-
-
-def _fastest(m, k, o, dt, tries=3):
-    """Operands of the faster orientation of an (m×k)·(k×o) product: C = A·B or Cᵀ = Bᵀ·Aᵀ
-    (BLAS is slow on some skinny shapes in one orientation and not the other)."""
-    import time
-
-    best = None
-    for shape_a, shape_b in (((m, k), (k, o)), ((o, k), (k, m))):
-        a, b = np.ones(shape_a, dt), np.ones(shape_b, dt)
-        c = np.empty((shape_a[0], shape_b[1]), dt)
-        np.matmul(a, b, out=c)
-        t = time.perf_counter()
-        for _ in range(tries):
-            np.matmul(a, b, out=c)
-        t = time.perf_counter() - t
-        if best is None or t < best[0]:
-            best = (t, (a, b, c))
-    return best[1]
+def _dense_products(n, training, dt):
+    """(A, B, C) operands of the dense layers' products for a batch of n: forward X·W, and with
+    training the weight gradients Xᵀ·D and the input gradients D·Wᵀ of dense2 and dense1."""
+    shapes = [(n, 320, 50), (n, 50, 10)]
+    if training:
+        shapes += [(320, n, 50), (50, n, 10), (n, 10, 50), (n, 50, 320)]
+    return [(np.ones((m, k), dt), np.ones((k, o), dt), np.empty((m, o), dt)) for m, k, o in shapes]
 
 
 def floor(workload, data):
-    """The GEMM floor of W8 (all batches of an epoch) or W9 (blocks of 1000 images)."""
+    """The GEMM floor of W8 (every batch of the epoch) or W9 (blocks of 1000 images): the im2col
+    products of the two convolutions (bench/conv_floor.py: W·cols, and in training D·colsᵀ and,
+    for conv2, Wᵀ·D) and the dense layers' products, np.matmul into preallocated arrays."""
+    from fastnn import _threads
+
+    from .conv_floor import gemm_floor
+
     dt = data["X"].dtype
     n_total = len(data["X"])
-    if workload == "w8":
-        batch, training = data["batch_size"], True
-    else:
-        batch, training = min(1000, n_total), False
-    ops = [_fastest(m, k, o, dt) for m, k, o in _gemms(batch, training)]
+    training = workload == "w8"
+    batch = data["batch_size"] if training else min(1000, n_total)
+    threads = _threads.get_num_threads()
+    workers = []
+    for _ in range(threads):  # own operands per thread
+        conv = gemm_floor(batch, dt, np.random.default_rng(0))
+        if not training:
+            conv = {k: f for k, f in conv.items() if "W·cols" in k}
+        workers.append((list(conv.values()), _dense_products(batch, training, dt)))
     calls = -(-n_total // batch)
 
-    def run():
-        for _ in range(calls):
-            for a, b, c in ops:
-                np.matmul(a, b, out=c)
-    return run
+    def work(w, lo, hi):
+        conv, dense = workers[w]
+        for f in conv:
+            f()
+        for a, b, c in dense:
+            np.matmul(a, b, out=c)
+
+    # the batches shared by the threads, each product single-threaded (the best arrangement for
+    # these small products on this machine: one 2-thread BLAS team per product is several times slower)
+    return lambda: _threads.run_row_blocks(work, calls, 1, threads)
 
 
 __all__ = ["make_w8", "make_w9", "callable_for", "floor", "THREADS"]

@@ -10,7 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import layer_stats
+from . import _threads, layer_stats
+
+# BLAS threads for the steps of a layer stack. Its BLAS products are the dense layers' (the conv
+# kernels parallelise over samples on their own): (64×320)·(320×50) and smaller in the course
+# CNN, where a 2-thread BLAS team costs more than the product. Measured per call, 64×320→50,
+# float32, Cython kernels, on the shared 2-core machine: dense_forward 23 µs with 1 BLAS thread,
+# 23,000 µs with 2 (weight_grad 24 / 10,500 µs; delta_backward 20 / 230 µs).
+BLAS_THREADS = 1
+
+
+def blas_limited():
+    """A context in which BLAS runs with BLAS_THREADS threads (OpenMP kernels keep theirs)."""
+    _threads.ensure_configured()
+    return _threads._blas_controller().limit(limits=BLAS_THREADS, user_api="blas")
 
 
 class NetBuffers:
@@ -120,6 +133,10 @@ class CNNEngine:
     def run(self, order, lrs):
         """len(lrs) steps on batches order[s·batch:(s+1)·batch]; stops at the first non-finite
         loss (that step is not applied). Returns (done, losses, correct, rows)."""
+        with blas_limited():
+            return self._run(order, lrs)
+
+    def _run(self, order, lrs):
         n = len(lrs)
         losses = np.zeros(n)
         correct = np.zeros(n, dtype=np.int64)

@@ -244,17 +244,17 @@ class Sequential:
     # ------------------------------------------------------------------ inference
     def _blocks(self, X, block=PREDICT_BLOCK):
         """Yield (lo, hi, logits) for blocks of rows of X (validated), reusing one set of buffers."""
-        from . import _threads
-        from .cnn_engine import NetBuffers, forward
+        from .cnn_engine import NetBuffers, blas_limited, forward
 
-        _threads.ensure_configured()
         be = self._kernels()
         n = X.shape[0]
         bufs = NetBuffers(self, be, min(block, n), backward=False)
         for lo in range(0, n, bufs.n):
             hi = min(lo + bufs.n, n)
             bufs.X[:hi - lo] = X[lo:hi]
-            yield lo, hi, forward(self, be, bufs, hi - lo)
+            with blas_limited():
+                out = forward(self, be, bufs, hi - lo)
+            yield lo, hi, out
 
     def predict_logits(self, X):
         """The last layer's outputs (class scores before the softmax), (n, n_classes)."""
