@@ -71,9 +71,7 @@ class KernelEngine(Engine):
         gradient (or overwrites it for its first block). Returns the block's summed loss."""
         be, net, L = self.be, self.net, self.net.n_layers
         buf, dWs, dbs = self._workers[worker]
-        for l in range(L):
-            Xin = Xb if l == 0 else buf.A(l - 1, rows)
-            be.dense_forward(Xin, self.W[l], self.b[l], buf.A(l, rows), self.acts[l], net.ks[l], net.alphas[l])
+        forward_rows(be, net, self.params, Xb, [buf.A(l, rows) for l in range(L)], self.acts[L - 1])
         A_out, D_out = buf.A(L - 1, rows), buf.D(L - 1, rows)
         if net.loss_code == codes.LOSS_SOFTMAX_CE:
             loss = be.softmax_cross_entropy(A_out, Yb, D_out, scale)

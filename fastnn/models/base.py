@@ -24,6 +24,15 @@ class Model:
         config = FitConfig(**{**self.fit_defaults, **options})
         return _train(self, X, y, config)
 
+    @property
+    def params(self):
+        """All parameters as one flat vector θ (a view; ``parameters`` names its pieces)."""
+        return self.parameters.theta
+
+    @property
+    def n_params(self):
+        return self.parameters.size
+
     # ------------------------------------------------------------------ predictions
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes); for one sigmoid unit, [1 − p, p]."""

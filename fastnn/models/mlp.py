@@ -139,15 +139,6 @@ class DeepMLP(Model):
         """Bias vectors (views), or None per layer when bias=False."""
         return [self.parameters.get(self.params, f"b{l}") for l in range(self.net.n_layers)]
 
-    @property
-    def params(self):
-        """All parameters as one flat vector (a view)."""
-        return self.parameters.theta
-
-    @property
-    def n_params(self):
-        return self.parameters.size
-
     def set_params(self, weights, biases=None):
         """Copy given weight (and bias) arrays into the model, checking shapes."""
         for l, W in enumerate(weights):

@@ -76,15 +76,6 @@ class Trainer:
 
     # -------------------------------------------------------------- what callbacks read
     @property
-    def theta(self):
-        return self.model.params
-
-    @property
-    def X(self):
-        """The training inputs (validated, C-contiguous, in the model's dtype)."""
-        return self.engine.X
-
-    @property
     def grad(self):
         """The flat gradient of the last step (same layout as ``theta``)."""
         return self.engine.grad
@@ -94,6 +85,8 @@ class Trainer:
         cfg, model = self.config, self.model
         _threads.ensure_configured()
         X, Y, labels = model._training_data(X, y)
+        self.X = X                  # the training inputs (validated, C-contiguous, the model's dtype)
+        self.theta = model.params   # θ, updated in place by the engine
         N = X.shape[0]
         self.N, self.labels = N, labels
         self.batch = N if cfg.batch_size is None else min(cfg.batch_size, N)
