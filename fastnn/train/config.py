@@ -13,6 +13,7 @@ import numpy as np
 from .. import config as tunables
 from ..engines.select import ENGINES
 from .optim import Optimizer, make_optimizer
+from .schedules import learning_rates
 
 
 def _positive_int(value, name, allow_none=False):
@@ -121,6 +122,7 @@ class FitConfig:
             vd = self.validation_data
             if isinstance(vd, (str, bytes)) or not hasattr(vd, "__len__") or len(vd) != 2:
                 raise ValueError("validation_data must be a pair (X_val, y_val)")
+        learning_rates(self.schedule, self.lr, 1)  # unknown names and malformed options fail here, by name
         self.optimizer_obj = make_optimizer(self.optimizer, momentum=self.momentum, betas=self.betas, eps=self.eps,
                                             weight_decay=self.weight_decay)
         if isinstance(self.optimizer, Optimizer):
