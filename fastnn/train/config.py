@@ -115,6 +115,8 @@ class FitConfig:
                             f"got {self.callbacks!r}")
         self.callbacks = list(self.callbacks)
         for i, cb in enumerate(self.callbacks):
+            if isinstance(cb, type):
+                raise TypeError(f"callbacks[{i}] is the class {cb.__name__}, not an instance: pass {cb.__name__}(...)")
             if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
                 raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of the hooks {', '.join(HOOKS)}; "
                                 "subclass fastnn.Callback")
