@@ -1,15 +1,14 @@
 """DeepMLP and MLP: the models a user builds, trains, inspects and saves."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from . import activations as act_mod
 from . import initializers
 from .backends import get_backend, validate_name
 from .engines import A_OFF, B_OFF, D_OFF, FAN_IN, FAN_OUT, MSE, SIGMOID_BCE, SOFTMAX_CE, W_OFF
-from .validation import all_finite, check_targets, check_X, nonfinite_error
+from .validation import (all_finite, check_arrays, check_bool, check_dtype, check_hyper, check_layer_dims,
+                         check_seed, check_targets, check_X, nonfinite_error)
 
 # forward() on at least 2 blocks of this many rows runs block-parallel (measured on W5,
 # 10000×784→256→128→10: 1024-row blocks 20.5 ms, 512: 21.0, 2048: 23.5, unblocked 26)
@@ -57,21 +56,15 @@ class DeepMLP:
 
     def __init__(self, layer_dims, activation="sigmoid", output="softmax", loss=None, k=1.0, bias=True,
                  init="xavier", dtype=np.float32, backend="auto", seed=None, alpha=0.01, output_k=None):
-        dims = list(layer_dims) if not isinstance(layer_dims, (str, bytes)) else None
-        if dims is None or len(dims) < 2 or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
-                                                     and d > 0 for d in dims):
-            raise ValueError(f"layer_dims must be a list of at least two positive integers "
-                             f"(inputs, ..., outputs), got {layer_dims!r}")
-        self.layer_dims = [int(d) for d in dims]
-        n_hidden = len(dims) - 2
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.layer_dims = check_layer_dims(layer_dims)
+        n_hidden = len(self.layer_dims) - 2
+        self.dtype = check_dtype(dtype)
         self.backend = validate_name(backend)
-        self.seed = seed
-        self.bias = bool(bias)
+        self.seed = check_seed(seed)
+        self.bias = check_bool(bias, "bias")
         self.init = init
-        initializers.resolve(init)  # fail early on unknown names
+        initializers.resolve(init)  # fail early on unknown names and bad parameters
+        check_hyper(k, alpha, output_k)
 
         acts = _per_layer(activation, n_hidden, "activation")
         ks = _per_layer(k, n_hidden, "k")
@@ -180,20 +173,16 @@ class DeepMLP:
         return self._theta.size
 
     def set_params(self, weights, biases=None):
-        """Copy given weight (and bias) arrays into the model, checking shapes."""
-        for l, W in enumerate(weights):
-            W = np.asarray(W)
-            if W.shape != self.weights[l].shape:
-                raise ValueError(f"layer {l}: weight shape {W.shape}, expected {self.weights[l].shape}")
-            self.weights[l][...] = W
-        if biases is not None:
-            for l, b in enumerate(biases):
-                if self.biases[l] is None:
-                    continue
-                b = np.asarray(b).reshape(-1)
-                if b.shape != self.biases[l].shape:
-                    raise ValueError(f"layer {l}: bias shape {b.shape}, expected {self.biases[l].shape}")
-                self.biases[l][...] = b
+        """Copy given weight (and bias) arrays into the model, checking shapes and finiteness
+        first (a refused call changes nothing)."""
+        Ws = check_arrays(weights, [W.shape for W in self.weights], "weights", self.dtype)
+        bs = None if biases is None else check_arrays(
+            biases, [None if b is None else b.shape for b in self.biases], "biases", self.dtype)
+        for W, new in zip(self.weights, Ws):
+            W[...] = new
+        for b, new in zip(self.biases, bs or ()):
+            if new is not None:
+                b[...] = new
         return self
 
     def reset(self, seed=None):
@@ -348,7 +337,8 @@ class DeepMLP:
     def score(self, X, y):
         """Accuracy for classifiers, R² for regression."""
         if self.task == "regression":
-            y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            X = check_X(X, self.layer_dims[0], self.dtype)
+            y, _ = check_targets(y, X.shape[0], self.layer_dims[-1], self.task, np.float64)
             pred = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
             ss_res = ((y - pred) ** 2).sum()
             ss_tot = ((y - y.mean(axis=0)) ** 2).sum()
