@@ -484,15 +484,17 @@ def _flipped(tmp):
     return _write(tmp, raw=bytes(raw))
 
 
-def _huge_header(tmp):
-    """A small .npz whose params header claims 10**12 float32 values."""
+def _huge_header(tmp, consistent=False):
+    """A small .npz whose params header claims 10**12 float32 values (with consistent=True, the
+    exact count its layer_dims imply, so that only the file's size gives it away)."""
     import io
     import zipfile
 
     cfg, _ = _config(tmp)
     cfg["layer_dims"] = [1000000, 1000000, 3]
+    n = 10 ** 12 + 4 * 10 ** 6 + 3 if consistent else 10 ** 12
     buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12,)})
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (n,)})
     path = tmp / "bad.npz"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("config.npy", _npy_bytes(np.array(json.dumps(cfg))))
@@ -527,6 +529,7 @@ LOAD_RAW = [
                                                arrays={"config": np.array([{"a": 1}], dtype=object)}),
      r"bad\.npz"),
     ("huge_header", _huge_header, r"bad\.npz.*(parameters|layer_dims|corrupt)"),
+    ("huge_header_consistent", lambda tmp: _huge_header(tmp, True), r"bad\.npz.*(truncated|corrupt)"),
     ("folder", lambda tmp: tmp, r"folder|directory"),
 ]
 for _name, _make, _match in LOAD_RAW:
