@@ -281,6 +281,7 @@ class DeepMLP:
         # is in cache (single-threaded GEMMs, see _threads.run_row_blocks); NaN/inf in X is
         # caught from the first layer's X·W (cached, a third of X's size) instead of a pass over X
         block = PARALLEL_FORWARD_BLOCK
+        threads = min(threads, -(-n // block))  # no scratch for threads without a block
         scratch = [[np.empty((block, m), dtype=self.dtype) for m in self.layer_dims[1:-1]]
                    for _ in range(threads)]
         finite = [True] * threads
