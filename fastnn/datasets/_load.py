@@ -11,6 +11,7 @@ from ._errors import DatasetError
 from ._idx import read_idx
 from ._registry import DatasetInfo, get_info
 from ._utils import one_hot as _one_hot
+from ..validation import check_bool
 
 __all__ = ["load", "fetch", "SPLITS"]
 
@@ -156,6 +157,13 @@ def load(
         raise DatasetError(f"unknown split {split!r} for dataset {info.name!r}; "
                            f"use one of {', '.join(repr(s) for s in SPLITS)} or a tuple of them")
     params = _check_params(info, params)
+    normalize, flatten, one_hot, download = (check_bool(v, n) for v, n in (
+        (normalize, "normalize"), (flatten, "flatten"), (one_hot, "one_hot"), (download, "download")))
+    if dtype is not None:
+        try:
+            np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be a NumPy dtype (e.g. np.float32) or None, got {dtype!r}") from None
     if normalize and dtype is not None and not np.issubdtype(np.dtype(dtype), np.floating):
         raise ValueError(f"normalize=True needs a floating dtype, not {np.dtype(dtype)}; "
                          "pass normalize=False for raw integer values")
