@@ -74,52 +74,53 @@ def _to_float(A, dtype, name):
                      f"{at}; scale the data, or use a float64 model (dtype=np.float64)")
 
 
-def check_targets(y, n_samples, n_outputs, task, dtype=np.float32):
+def check_targets(y, n_samples, n_outputs, task, dtype=np.float32, name="y"):
     """Targets as (Y matrix of n_outputs columns, integer labels or an empty array).
 
     ``task`` is "multiclass" (softmax / one-hot), "binary" (one sigmoid unit: labels 0/1),
     "multilabel-or-classes" (several sigmoid units: labels or 0/1 matrix) or "regression".
+    ``name`` is how messages call y (e.g. "validation y").
     """
     if y is None:
-        raise TypeError("y is required: integer class labels of shape (n_samples,) or targets "
+        raise TypeError(f"{name} is required: integer class labels of shape (n_samples,) or targets "
                         "of shape (n_samples, n_outputs)")
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
-        raise TypeError(f"y must hold numbers (got dtype {y.dtype}); encode string labels first, "
+        raise TypeError(f"{name} must hold numbers (got dtype {y.dtype}); encode string labels first, "
                         "e.g. with sklearn.preprocessing.LabelEncoder")
     if y.ndim == 0:
-        raise ValueError(f"y must be an array with one label or target per sample ({n_samples}), "
+        raise ValueError(f"{name} must be an array with one label or target per sample ({n_samples}), "
                          f"got the scalar {y.item()!r}")
     if y.shape[0] != n_samples:
-        raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}; they must match")
+        raise ValueError(f"X has {n_samples} samples but {name} has {y.shape[0]}; they must match")
     empty = np.empty(0, dtype=np.int64)
     if task == "regression":
         Y = y.reshape(n_samples, -1)
         if Y.shape[1] != n_outputs:
-            raise ValueError(f"y has {Y.shape[1]} target columns but the model has {n_outputs} outputs")
-        Y = _to_float(Y, dtype, "y")
+            raise ValueError(f"{name} has {Y.shape[1]} target columns but the model has {n_outputs} outputs")
+        Y = _to_float(Y, dtype, name)
         if not np.isfinite(Y).all():
-            raise ValueError("y contains NaN or inf; remove those samples (or impute the targets)")
+            raise ValueError(f"{name} contains NaN or inf; remove those samples (or impute the targets)")
         return Y, empty
     if y.ndim == 2 and y.shape[1] == n_outputs and n_outputs > 1:
         Y = np.ascontiguousarray(y, dtype=dtype)
         if not np.isfinite(Y).all() or Y.min() < 0 or Y.max() > 1:
-            raise ValueError("one-hot / probability targets must lie in [0, 1]")
+            raise ValueError(f"{name}: one-hot / probability targets must lie in [0, 1]")
         labels = np.argmax(Y, axis=1).astype(np.int64) if task == "multiclass" else empty
         return Y, labels
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
-        raise ValueError(f"y must be integer labels of shape ({n_samples},) or one-hot targets of shape "
+        raise ValueError(f"{name} must be integer labels of shape ({n_samples},) or one-hot targets of shape "
                          f"({n_samples}, {n_outputs}); got shape {y.shape}")
     if y.dtype.kind == "f":
         if not np.isfinite(y).all() or not np.all(y == np.round(y)):
-            raise ValueError("class labels must be whole numbers (got non-integer or NaN values); "
+            raise ValueError(f"{name}: class labels must be whole numbers (got non-integer or NaN values); "
                              "for regression use output='linear' with loss='mse'")
     labels = y.astype(np.int64)
     n_classes = 2 if task == "binary" else n_outputs
     if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"labels must be in 0..{n_classes - 1} for a model with {n_outputs} outputs; "
+        raise ValueError(f"{name}: labels must be in 0..{n_classes - 1} for a model with {n_outputs} outputs; "
                          f"got values from {labels.min()} to {labels.max()}")
     if task == "binary":
         return np.ascontiguousarray(labels.reshape(-1, 1), dtype=dtype), labels
