@@ -17,7 +17,7 @@ import zlib
 import numpy as np
 
 from ._atomic import atomic_path
-from .validation import check_bool, check_dtype, check_layer_dims
+from .validation import check_bool, check_dtype, check_layer_dims, check_path
 
 FORMAT = "fastnn-model"
 VERSION = 1
@@ -36,11 +36,7 @@ class ModelFileError(ValueError):
 
 
 def _check_path(path) -> str:
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}: {path!r}")
-    path = os.fspath(path)
+    path = check_path(path, "path")
     if "\0" in path:
         raise ValueError(f"path {path!r} contains a NUL character")
     return path

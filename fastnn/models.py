@@ -7,7 +7,7 @@ from . import activations as act_mod
 from . import initializers
 from .backends import get_backend, validate_name
 from .engines import A_OFF, B_OFF, D_OFF, FAN_IN, FAN_OUT, MSE, SIGMOID_BCE, SOFTMAX_CE, W_OFF
-from .validation import (all_finite, check_arrays, check_bool, check_dtype, check_hyper, check_layer_dims,
+from .validation import (all_finite, check_arrays, check_bool, check_choice, check_dtype, check_hyper, check_layer_dims,
                          check_seed, check_targets, check_X, nonfinite_error)
 
 # forward() on at least 2 blocks of this many rows runs block-parallel (measured on W5,
@@ -187,7 +187,7 @@ class DeepMLP:
 
     def reset(self, seed=None):
         """Draw fresh initial weights (biases start at 0) and clear optimiser state."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         for l in range(len(self.layer_dims) - 1):
             fi, fo = self.layer_dims[l], self.layer_dims[l + 1]
             self.weights[l][...] = initializers.initialize(self.init, rng, fi, fo)
@@ -260,6 +260,7 @@ class DeepMLP:
         the next layer reads them."""
         from . import _threads
 
+        return_all, logits = check_bool(return_all, "return_all"), check_bool(logits, "logits")
         _threads.ensure_configured()
         be = self._kernels()
         threads = _threads.get_num_threads() if getattr(be, "RELEASES_GIL", False) else 1
@@ -359,6 +360,9 @@ class DeepMLP:
         for reduction="sum", of the mean loss for "mean" (reference NumPy computation
         through the chosen backend's kernels)."""
         from .engines import ROW_BLOCK, KernelEngine
+
+        check_choice(reduction, "reduction", ("mean", "sum"))
+        gradients = check_bool(gradients, "gradients")
 
         X = check_X(X, self.layer_dims[0], self.dtype)
         Y, labels = check_targets(y, X.shape[0], self.layer_dims[-1], self.task, self.dtype)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -248,3 +249,22 @@ def check_hyper(k, alpha, output_k=None):
     check_number(alpha, "alpha (leaky_relu slope)")
     if output_k is not None:
         check_number(output_k, "output_k", low=0, low_open=True)
+
+
+def check_choice(value, name, choices):
+    """One of ``choices`` (strings), by name."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_path(value, name, allow_none=False):
+    """A str / os.PathLike naming a file or folder (None too if allowed), as a str."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bytes):
+        value = os.fsdecode(value)
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike){' or None' if allow_none else ''}, "
+                        f"got {type(value).__name__}: {value!r}")
+    return os.fspath(value)

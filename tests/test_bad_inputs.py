@@ -295,6 +295,15 @@ for _name, _mk, _exc, _match in X_BAD:
 add("predict", "float64_model_big_ok", lambda tmp: _m(dtype=np.float64).predict(_big(1e39)), None)
 add("predict", "block_parallel_beyond_float32",
     lambda tmp: _m(backend="cython").predict(_big(1e39, n=5000)), ValueError, r"X .*float32 range")
+add("predict", "forward_logits_str", lambda tmp: _m().forward(_data()[0], logits="no"), TypeError, "logits")
+add("predict", "forward_return_all_str", lambda tmp: _m().forward(_data()[0], return_all="no"), TypeError,
+    "return_all")
+add("predict", "reset_seed_negative", lambda tmp: _m().reset(seed=-1), ValueError, "seed")
+add("predict", "reset_seed_str", lambda tmp: _m().reset(seed="a"), TypeError, "seed")
+add("predict", "lossgrad_reduction_avg", lambda tmp: _m().loss_and_gradients(*_data(), reduction="avg"),
+    ValueError, "reduction")
+add("predict", "lossgrad_gradients_str", lambda tmp: _m().loss_and_gradients(*_data(), gradients="no"),
+    TypeError, "gradients")
 add("predict", "reg_predict_proba", lambda tmp: _reg().predict_proba(_data()[0]), TypeError, "predict_proba")
 
 Y_CLS = [
@@ -667,6 +676,15 @@ LOAD_DS = [
     ("moons_ok_tuple_split", ("moons", ("train", "test")), {}, None, ""),
     ("moons_ok_npbool", ("moons",), {"normalize": np.bool_(False)}, None, ""),
 ]
+LOAD_DS += [
+    ("data_home_int", ("mnist",), {"data_home": 5, "download": False}, (TypeError, ds.DatasetError), "data_home"),
+    ("cache_dir_int", ("moons",), {"cache_dir": 5}, (TypeError, ds.DatasetError), "cache_dir"),
+    ("progress_str", ("mnist",), {"progress": "x", "download": False, "data_home": "/nonexistent-fastnn"},
+     TypeError, "progress"),
+    ("split_tuple_bad", ("moons", ("train", 5)), {}, ds.DatasetError, "split"),
+    ("mnist5k_bad_split", ("mnist-5k", "valid"), {}, ds.DatasetError, "split"),
+    ("digits_ok_unflattened", ("digits",), {"flatten": np.bool_(False)}, None, ""),
+]
 for _name, _args, _kw, _exc, _match in LOAD_DS:
     def _run_load(tmp, a=_args, kw=_kw):
         kw = {**kw, "cache_dir": Path(tmp) / "cache"} if a[0] == "mnist" else kw  # never touch the real cache
@@ -693,6 +711,16 @@ UTILS = [
     ("shuffle_seed_negative", lambda: ds.shuffle(np.ones((4, 2)), seed=-1), ValueError, "seed"),
     ("shuffle_seed_str", lambda: ds.shuffle(np.ones((4, 2)), seed="1"), TypeError, "seed"),
     ("shuffle_lengths", lambda: ds.shuffle(np.ones((4, 2)), np.ones(3)), ValueError, "lengths"),
+]
+UTILS += [
+    ("read_idx_none", lambda: ds.read_idx(None), (TypeError, ds.DatasetError), "path"),
+    ("read_idx_int", lambda: ds.read_idx(5), (TypeError, ds.DatasetError), "path"),
+    ("fetch_split_int", lambda: ds.fetch("mnist", split=5, download=False), ds.DatasetError, "split"),
+    ("fetch_generated", lambda: ds.fetch("moons"), ds.DatasetError, "moons"),
+    ("one_hot_dtype", lambda: ds.one_hot([0, 1], dtype="abc"), TypeError, "dtype"),
+    ("shuffle_X_none", lambda: ds.shuffle(None), (TypeError, ValueError), r"\bX\b"),
+    ("split_seed_negative", lambda: ds.train_val_split(np.ones((4, 2)), [0, 1, 0, 1], seed=-1), ValueError,
+     "seed"),
 ]
 for _name, _fn, _exc, _match in UTILS:
     add("datasets", _name, lambda tmp, f=_fn: f(), _exc, _match)

@@ -96,7 +96,9 @@ def read_idx(
         If the file is missing, unreadable, truncated, corrupt, or its header
         does not match ``expected_shape``.
     """
-    fname = os.fspath(path)
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}: {path!r}")
+    fname = os.fsdecode(os.fspath(path))
 
     def fail(what: str) -> DatasetError:
         return DatasetError(f"{fname}: {what}. {remedy}")

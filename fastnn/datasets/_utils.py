@@ -84,6 +84,10 @@ def one_hot(y, n_classes: Optional[int] = None, dtype=np.float32) -> np.ndarray:
         if hi >= n_classes:
             raise ValueError(f"label {hi} is out of range for n_classes={n_classes} "
                              f"(labels must be in 0..{n_classes - 1})")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a NumPy dtype such as np.float32, got {dtype!r}") from None
     out = np.zeros((y.size, n_classes), dtype=dtype)
     out[np.arange(y.size), y] = 1
     return out
@@ -95,6 +99,8 @@ def shuffle(X, y=None, seed: SeedLike = 0):
     Returns shuffled copies: ``(X, y)``, or only ``X`` when ``y`` is None.
     """
     X = np.asarray(X)
+    if X.ndim == 0:
+        raise ValueError(f"X must be an array of samples (rows), got {X!r}")
     perm = as_random_state(seed).permutation(len(X))
     if y is None:
         return X[perm]
