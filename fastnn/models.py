@@ -7,8 +7,8 @@ from . import activations as act_mod
 from . import initializers
 from .backends import get_backend, validate_name
 from .engines import A_OFF, B_OFF, D_OFF, FAN_IN, FAN_OUT, MSE, SIGMOID_BCE, SOFTMAX_CE, W_OFF
-from .validation import (all_finite, check_arrays, check_bool, check_choice, check_dtype, check_hyper, check_layer_dims,
-                         check_seed, check_targets, check_X, nonfinite_error)
+from .validation import (all_finite, check_arrays, check_bool, check_choice, check_dtype, check_hyper,
+                         check_layer_dims, check_seed, check_targets, check_X, nonfinite_error)
 
 # forward() on at least 2 blocks of this many rows runs block-parallel (measured on W5,
 # 10000×784→256→128→10: 1024-row blocks 20.5 ms, 512: 21.0, 2048: 23.5, unblocked 26)

@@ -23,10 +23,9 @@ import subprocess
 import sys
 import tempfile
 import warnings
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 import pytest
