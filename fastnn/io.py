@@ -81,7 +81,7 @@ def save_model(model, path):
     }
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, config=np.array(json.dumps(config)), params=model._theta)
+            np.savez(fh, config=np.array(json.dumps(config)), params=model.params)
     return path
 
 
@@ -202,11 +202,11 @@ def load_model(path, backend="auto"):
                         alpha=config["alpha"], output_k=config["output_k"])
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path!r} holds an invalid model configuration: {exc}") from exc
-    if params.shape != model._theta.shape:
+    if params.shape != model.params.shape:
         raise ModelFileError(f"{path!r}: parameter vector has shape {params.shape} / {params.dtype}, "
-                             f"expected {model._theta.shape} / {model.dtype}; the file is corrupt")
+                             f"expected {model.params.shape} / {model.dtype}; the file is corrupt")
     if not np.all(np.isfinite(params)):
         raise ModelFileError(f"{path!r}: parameters contain NaN or inf")
-    model._theta[:] = params
+    model.params[:] = params
     model._fitted = True
     return model
