@@ -105,22 +105,6 @@ cdef inline int _require(bint ok, str what) except -1:
     return 0
 
 
-# ---------------------------------------------------------------- scalar maths
-cdef inline double _derivative(double a, int act, double k, double alpha) noexcept nogil:
-    """f'(z) from the output a = f(z)"""
-    if act == SIGMOID:
-        return k * a * (1.0 - a)
-    elif act == TANH:
-        return k * (1.0 - a * a)
-    elif act == RELU:
-        return 1.0 if a > 0.0 else 0.0
-    elif act == RELU6:
-        return 1.0 if (a > 0.0 and a < 6.0) else 0.0
-    elif act == LEAKY_RELU:
-        return 1.0 if a > 0.0 else alpha
-    return 1.0
-
-
 # ---------------------------------------------------------------- BLAS
 cdef void _gemm(BlasTrans ta, BlasTrans tb, int m, int n, int k, floating alpha,
                 const floating *A, int lda, const floating *B, int ldb,
@@ -353,8 +337,9 @@ def mse(const floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1] D,
             for j in range(m):
                 diff = A[i, j] - Y[i, j]
                 row = row + diff * diff
-                D[i, j] = <floating> (scale * 2.0 * diff * _derivative(A[i, j], act, k, alpha))
+                D[i, j] = <floating> (scale * 2.0 * diff)
             loss += row
+        _times_derivative(D, A, act, k, alpha)  # D := D ⊙ f'(A)
     return loss
 
 

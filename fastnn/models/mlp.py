@@ -169,6 +169,8 @@ class DeepMLP(Model):
     # ------------------------------------------------------------------ what the trainer asks for
     def _training_data(self, X, y):
         """(X, Y one-hot or targets, integer labels) validated for this network."""
+        if np.ndim(y) == 0:
+            raise TypeError(f"y must be an array with one label (or target row) per sample, got the scalar {y!r}")
         X = check_X(X, self.layer_dims[0], self.dtype)
         Y, labels = check_targets(y, X.shape[0], self.layer_dims[-1], self.task, self.dtype)
         return X, Y, labels
