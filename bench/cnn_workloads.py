@@ -56,7 +56,7 @@ def fastnn_model(params, backend="auto"):
 
     model = fastnn.models.course_cnn("relu", seed=0, backend=backend, dtype=params["conv1.W"].dtype)
     for name, value in params.items():
-        model.params[name][...] = value
+        model.parameters[name][...] = value
     return model
 
 

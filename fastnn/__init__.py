@@ -12,13 +12,10 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._threads import get_num_threads, set_num_threads
 from .backends import available_backends
-from .callbacks import Callback, EarlyStopping, LambdaCallback
-from .history import History
 from .io import ModelFileError, load_model
 from . import layers
-from .models import MLP, DeepMLP
-from .sequential import Sequential
-from .training import TrainingDiverged, TrainingInterrupted
+from .models import MLP, DeepMLP, Sequential
+from .train import Callback, EarlyStopping, History, LambdaCallback, TrainingDiverged, TrainingInterrupted
 
 __version__ = "0.1.0"
 

@@ -59,9 +59,9 @@ def _states(net, be, rows):
 def probe_tensors(net, X, grad=None):
     """(tag, array) of every per-layer tensor for inputs X (inference: dropout off) at the
     current weights — what the TensorBoard callback logs."""
-    from .cnn_engine import NetBuffers, forward
+    from .engines.cnn import NetBuffers, forward
 
-    grads = net._layer_views(net.params, grad) if grad is not None and grad.shape == net.params.theta.shape else None
+    grads = net._layer_views(net.parameters, grad) if grad is not None and grad.shape == net.params.shape else None
     if X is None:  # parameters only
         for i, layer in enumerate(net.layers):
             if layer.trainable:
@@ -84,7 +84,7 @@ def record(engine, history, step, theta_before):
     before the update for the pre-activations) into ``history``."""
     net, be, r = engine.net, engine.be, engine.last_rows
     X, As, _ = engine.buffers.rows(r)
-    before = net._layer_views(net.params, theta_before)
+    before = net._layer_views(net.parameters, theta_before)
     states = _states(net, be, r)
     snap = {"step": int(step), "accuracy": history.accuracy[-1] if history.accuracy else None, "tensors": {}}
     for tag, values in tensors(net, be, X, As, before, states):
@@ -112,7 +112,7 @@ def record(engine, history, step, theta_before):
 def series(history) -> dict:
     """{tag: {"steps": array, "min"|"max"|"mean"|"std": array}} from a History's snapshots."""
     out = {}
-    snaps = [s for s in getattr(history, "snapshots", []) if "tensors" in s]
+    snaps = [s for s in getattr(history, "snapshots", []) if isinstance(s, dict) and "tensors" in s]
     for s in snaps:
         for tag, st in s["tensors"].items():
             d = out.setdefault(tag, {"steps": [], "min": [], "max": [], "mean": [], "std": []})

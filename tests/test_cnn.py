@@ -93,10 +93,10 @@ def test_gradient_matches_central_differences(act, padding):
     net = small_net(act, padding=padding)
     X, y = _data()
     loss, grad = net.gradient(X, y)
-    theta = net.params.theta
+    theta = net.params
     rng = np.random.default_rng(2)
     idx = np.concatenate([rng.choice(theta.size, 60, replace=False),
-                          [s.offset for s in net.params.segments]])  # every segment sampled
+                          [s.offset for s in net.parameters.segments]])  # every segment sampled
     h = 1e-6
     for i in idx:
         old = theta[i]
@@ -115,7 +115,7 @@ def test_dense_only_gradient_with_standalone_activation():
     assert net.layers[3].kind == "activation"  # after a dropout: not fused
     X, y = _data(5, shape=(1, 2, 3))
     _, grad = net.gradient(X, y)
-    theta, h = net.params.theta, 1e-6
+    theta, h = net.params, 1e-6
     for i in range(theta.size):
         old = theta[i]
         theta[i] = old + h
@@ -130,7 +130,7 @@ def test_dense_only_gradient_with_standalone_activation():
 def test_one_adam_step_by_hand():
     net = small_net()
     X, y = _data()
-    theta0 = net.params.theta.copy()
+    theta0 = net.params.copy()
     _, g = net.gradient(X, y)
     g = g / len(X)  # reduction="mean"
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
@@ -139,19 +139,19 @@ def test_one_adam_step_by_hand():
     expected = theta0 - lr * (m / (1 - b1)) / (np.sqrt(v / (1 - b2)) + eps)
     net.fit(X, y, iterations=1, lr=lr, batch_size=len(X), optimizer="adam", betas=(b1, b2), eps=eps,
             shuffle=False, progress=False)
-    np.testing.assert_allclose(net.params.theta, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-12)
     assert net.optimizer_.t == 1
 
 
 def test_sgd_with_weight_decay_spares_biases():
     net = small_net()
     X, y = _data()
-    theta0 = net.params.theta.copy()
+    theta0 = net.params.copy()
     _, g = net.gradient(X, y)
     net.fit(X, y, iterations=1, lr=0.1, batch_size=len(X), reduction="sum", weight_decay=0.5, shuffle=False,
             progress=False)
-    wd = np.concatenate([np.full(s.size, 0.5 if s.is_weight else 0.0) for s in net.params.segments])
-    np.testing.assert_allclose(net.params.theta, theta0 - 0.1 * (g + wd * theta0), rtol=1e-10, atol=1e-12)
+    wd = np.concatenate([np.full(s.size, 0.5 if s.is_weight else 0.0) for s in net.parameters.segments])
+    np.testing.assert_allclose(net.params, theta0 - 0.1 * (g + wd * theta0), rtol=1e-10, atol=1e-12)
 
 
 # ------------------------------------------------------------------ backends
@@ -164,7 +164,7 @@ def test_backends_agree_on_a_few_steps(dtype):
     for name in names:
         net = small_net(dtype=dtype, backend=name, dropout=0.5)
         net.fit(X, y, iterations=4, lr=0.01, batch_size=8, optimizer="adam", seed=5, progress=False)
-        results[name] = (net.params.theta.copy(), net.predict_proba(X))
+        results[name] = (net.params.copy(), net.predict_proba(X))
     ref_theta, ref_P = results["numpy"]
     tol = 2e-4 if dtype == np.float32 else 1e-9
     for name, (theta, P) in results.items():
@@ -179,18 +179,18 @@ def test_dropout_is_seeded_and_off_outside_fit():
     for seed in (7, 7, 8):
         net = small_net(dropout=0.5)
         net.fit(X, y, iterations=3, lr=0.05, batch_size=8, seed=seed, progress=False)
-        runs.append(net.params.theta.copy())
+        runs.append(net.params.copy())
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
     net = small_net(dropout=0.5)
     same = small_net(dropout=None)  # same seed, same layers with parameters: same weights
-    np.testing.assert_array_equal(net.params.theta, same.params.theta)
+    np.testing.assert_array_equal(net.params, same.params)
     np.testing.assert_array_equal(net.predict_proba(X), same.predict_proba(X))
     np.testing.assert_array_equal(net.predict_proba(X), net.predict_proba(X))
     # inside fit the masks are on: the gradient step differs from the network without dropout
     net.fit(X, y, iterations=1, lr=0.05, batch_size=16, seed=1, progress=False)
     same.fit(X, y, iterations=1, lr=0.05, batch_size=16, seed=1, progress=False)
-    assert not np.array_equal(net.params.theta, same.params.theta)
+    assert not np.array_equal(net.params, same.params)
 
 
 def test_dropout_mask_scale():
@@ -217,7 +217,7 @@ def test_save_load_round_trip_is_bit_exact(tmp_path):
     loaded = fastnn.load_model(path, backend="numpy")
     assert isinstance(loaded, fastnn.Sequential)
     assert loaded.describe() == net.describe() and loaded.dtype == np.float32
-    np.testing.assert_array_equal(loaded.params.theta, net.params.theta)
+    np.testing.assert_array_equal(loaded.params, net.params)
     np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
     data = np.load(path, allow_pickle=False)  # no pickle needed to read it
     assert "sequential" in str(data["config"])
@@ -254,7 +254,7 @@ def test_divergence_stops_with_the_last_finite_weights():
     net = small_net()
     X[0, 0, 0, 0] = 1e300  # the forward pass overflows → loss inf
     h = net.fit(X, y, iterations=2, lr=0.1, batch_size=8, progress=False, on_divergence="stop")
-    assert h.stopped == "diverged" and np.isfinite(net.params.theta).all()
+    assert h.stopped == "diverged" and np.isfinite(net.params).all()
     with pytest.raises(fastnn.TrainingDiverged):
         net.fit(X, y, iterations=2, lr=0.1, batch_size=8, progress=False)
 

@@ -16,10 +16,12 @@ import numbers
 
 import numpy as np
 
-from . import initializers
-from . import layers as L
-from .backends import get_backend, validate_name
-from .validation import check_targets, check_X
+from .. import initializers
+from .. import layers as L
+from ..backends import get_backend, validate_name
+from ..validation import check_targets, check_X
+from .base import Model
+from .parameters import Parameters
 
 PREDICT_BLOCK = 1000  # rows per forward block in predict/evaluate (buffers reused block to block)
 LOSSES = ("cross_entropy", "ce", "categorical_cross_entropy", "log_loss", "nll")
@@ -39,7 +41,7 @@ def _input_shape(shape):
     return tuple(int(d) for d in shape)
 
 
-class Sequential:
+class Sequential(Model):
     """A feed-forward stack of :mod:`fastnn.layers`, trained with softmax cross-entropy.
 
     Parameters
@@ -60,6 +62,7 @@ class Sequential:
     """
 
     kind = "sequential"
+    fit_defaults = {"batch_size": 64, "record_every": 100}
 
     def __init__(self, layers, input_shape, loss="cross_entropy", init="he", dtype=np.float32, backend="auto",
                  seed=None):
@@ -102,8 +105,6 @@ class Sequential:
         return out
 
     def _build(self):
-        from ._seam_shim import Parameters
-
         counts = {}
         shape = self.input_shape
         specs = []
@@ -117,8 +118,8 @@ class Sequential:
             raise L.ShapeError(f"the last layer, {last.describe()}, must give one score per class (at least 2) "
                                f"for the softmax, but gives {L._shape_text(shape)}; end with Flatten() and Dense")
         self.n_outputs = shape[0]
-        self.params = Parameters(specs, self.dtype)
-        self.layer_params = self._layer_views(self.params, self.params.theta)
+        self.parameters = Parameters(specs, self.dtype)
+        self.layer_params = self._layer_views(self.parameters, self.parameters.theta)
 
     def _layer_views(self, params, flat):
         """Per layer, {"W": view, "b": view} of a flat vector in the parameter layout."""
@@ -128,10 +129,6 @@ class Sequential:
     @property
     def n_features(self):
         return int(np.prod(self.input_shape))
-
-    @property
-    def n_params(self):
-        return self.params.size
 
     def reset(self, seed=None):
         """Draw fresh initial weights (biases 0) and forget the optimiser state."""
@@ -150,7 +147,7 @@ class Sequential:
         for layer in self.layers:
             n = sum(int(np.prod(s)) for _, s, _ in layer.param_specs())
             lines.append(f"{layer.name:10s} {layer.describe():45s} -> {str(layer.out_shape):15s} {n:8d} params")
-        lines.append(f"total {self.params.size} parameters ({self.dtype.name})")
+        lines.append(f"total {self.parameters.size} parameters ({self.dtype.name})")
         return "\n".join(lines)
 
     def __repr__(self):
@@ -206,45 +203,56 @@ class Sequential:
         Y, labels = check_targets(y, X.shape[0], self.n_outputs, self.task, self.dtype)
         return X, Y, labels
 
+    def _validation_data(self, X, y):
+        try:
+            X, _, _ = self._training_data(X, y)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"validation_data: {exc}") from None
+        return X, y
+
     # ------------------------------------------------------------------ training
-    def _make_engine(self, X, Y, labels, batch, config):
-        from .cnn_engine import CNNEngine
+    # fit(X, y, **options) comes from Model (the shared trainer); batch_size defaults to 64 and
+    # record_every to 100 here. Dropout is active only inside fit. record="layers" keeps per-layer
+    # statistics (min, max, mean, σ, histogram of weights, biases, pre-activations, activations,
+    # pooled outputs) every record_every steps in history.snapshots (see fastnn.layer_stats).
+    def _make_engine(self, X, Y, labels, batch, cfg, optimizer):
+        from ..engines.cnn import CNNEngine
 
-        seed = config.seed if config.seed is not None else self.seed
-        rng = np.random.default_rng(None if seed is None else [int(seed), 0xD209])  # dropout masks
-        return CNNEngine(self, self.params, self.optimizer_, X, Y, labels, batch, config.mean_reduction, rng)
+        seed = cfg.seed if cfg.seed is not None else self.seed
+        return CNNEngine(self, self.parameters, optimizer, X, Y, labels, batch, cfg.reduction == "mean",
+                         dropout_seed=seed)
 
-    def fit(self, X, y, *, epochs=None, iterations=None, lr=0.01, batch_size=64, reduction="mean",
-            optimizer="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, schedule="constant",
-            validation_data=None, callbacks=(), shuffle=True, seed=None, record=None, record_every=100,
-            progress=True, on_divergence="raise"):
-        """Train in place and return a :class:`~fastnn.history.History` (the interface of
-        :meth:`fastnn.DeepMLP.fit`; ``batch_size`` defaults to 64 here). Dropout is active only
-        inside fit. ``record="layers"`` keeps per-layer statistics (min, max, mean, σ,
-        histogram of weights, biases, pre-activations, activations, pooled outputs) every
-        ``record_every`` steps in ``history.snapshots`` (see :mod:`fastnn.layer_stats`)."""
-        from ._cnn_fit import fit
+    def _gradient_engine(self, X, y):
+        from ..engines.cnn import CNNEngine
+        from ..train.optim import make_optimizer
 
-        return fit(self, X, y, epochs=epochs, iterations=iterations, lr=lr, batch_size=batch_size,
-                   reduction=reduction, optimizer=optimizer, momentum=momentum, betas=betas, eps=eps,
-                   weight_decay=weight_decay, schedule=schedule, validation_data=validation_data,
-                   callbacks=callbacks, shuffle=shuffle, seed=seed, record=record, record_every=record_every,
-                   progress=progress, on_divergence=on_divergence)
+        X, Y, labels = self._training_data(X, y)
+        return CNNEngine(self, self.parameters, make_optimizer("sgd"), X, Y, labels, X.shape[0], False)
 
     def gradient(self, X, y):
         """(summed loss, flat gradient of the summed loss) at the current weights, dropout off."""
-        from ._seam_shim import make_optimizer
-        from .cnn_engine import CNNEngine
-
-        X, Y, labels = self._training_data(X, y)
-        eng = CNNEngine(self, self.params, make_optimizer("sgd"), X, Y, labels, X.shape[0], False, None)
-        loss, grad = eng.gradient(X, Y)
+        loss, grad = self._gradient_engine(X, y).gradient()
         return float(loss), grad.copy()
+
+    def loss_and_gradients(self, X, y, reduction="mean", gradients=True):
+        """(mean loss, [dW per Conv2D/Dense layer], [db per layer]) on (X, y), dropout off; the
+        gradients are of the summed loss for reduction="sum", of the mean loss for "mean"."""
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        eng = self._gradient_engine(X, y)
+        loss, grad = eng.gradient()
+        n = eng.X.shape[0]
+        if not gradients:
+            return loss / n, None, None
+        scale = 1.0 / n if reduction == "mean" else 1.0
+        trainable = [i for i, layer in enumerate(self.layers) if layer.trainable]
+        return (loss / n, [eng.grads[i]["W"] * scale for i in trainable],
+                [eng.grads[i]["b"] * scale for i in trainable])
 
     # ------------------------------------------------------------------ inference
     def _blocks(self, X, block=PREDICT_BLOCK):
         """Yield (lo, hi, logits) for blocks of rows of X (validated), reusing one set of buffers."""
-        from .cnn_engine import NetBuffers, blas_limited, forward
+        from ..engines.cnn import NetBuffers, blas_limited, forward
 
         be = self._kernels()
         n = X.shape[0]
@@ -263,6 +271,10 @@ class Sequential:
         for lo, hi, Z in self._blocks(X):
             out[lo:hi] = Z
         return out
+
+    def forward(self, X):
+        """Class probabilities (n, n_classes) (dropout off)."""
+        return self.predict_proba(X)
 
     def predict_proba(self, X):
         """Class probabilities (n, n_classes)."""
@@ -301,7 +313,7 @@ class Sequential:
 
     def feature_maps(self, x):
         """[(layer name, output)] of every layer for ONE sample x (C, H, W) — for figures."""
-        from .cnn_engine import NetBuffers, forward
+        from ..engines.cnn import NetBuffers, forward
 
         X = self._one_sample(x)
         be = self._kernels()
@@ -313,16 +325,16 @@ class Sequential:
     def layer_tensors(self, X, grad=None):
         """(tag, array) per layer and quantity at the current weights for inputs X (used by the
         TensorBoard callback)."""
-        from .layer_stats import probe_tensors
+        from ..layer_stats import probe_tensors
 
         return probe_tensors(self, X, grad)
 
-    # ------------------------------------------------------------------ persistence
+    # ------------------------------------------------------------------ persistence (save/load: Model, fastnn.io)
     def _config(self) -> dict:
-        return {"layers": [dict(type=type(l).__name__, **l.config()) for l in self.layers],
+        return {"model": self.kind, "layers": [dict(type=type(l).__name__, **l.config()) for l in self.layers],
                 "input_shape": list(self.input_shape), "loss": self.loss,
                 "init": self.init if isinstance(self.init, str) else repr(self.init),
-                "dtype": self.dtype.name, "seed": self.seed}
+                "dtype": self.dtype.name, "seed": self.seed if isinstance(self.seed, int) else None}
 
     @classmethod
     def _from_config(cls, config, backend="auto"):
@@ -330,18 +342,6 @@ class Sequential:
         return cls([L.from_config(s) for s in config["layers"]], tuple(config["input_shape"]),
                    loss=config["loss"], init=init, dtype=np.dtype(config["dtype"]), backend=backend,
                    seed=config["seed"])
-
-    def save(self, path):
-        """Write the model to ``path`` (the versioned .npz of fastnn.io, no pickle), atomically."""
-        from .io import save_model
-
-        return save_model(self, path)
-
-    @classmethod
-    def load(cls, path, backend="auto"):
-        from .io import load_model
-
-        return load_model(path, backend=backend)
 
 
 def course_cnn(activation="relu", k=1.0, dropout=0.5, n_classes=10, input_shape=(1, 28, 28), **kwargs):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _threads, layer_stats
+from .. import _threads, layer_stats
 
 # BLAS threads for the steps of a layer stack. Its BLAS products are the dense layers' (the conv
 # kernels parallelise over samples on their own): (64×320)·(320×50) and smaller in the course
@@ -98,21 +98,29 @@ def loss_and_gradient(net, be, bufs, r, grads, scale, train=False, rng=None):
 
 class CNNEngine:
     """Mini-batch steps of a Sequential network on fixed training data (one Python call per
-    layer kernel; the kernels carry the work)."""
+    layer kernel; the kernels carry the work).
 
-    def __init__(self, net, params, optimizer, X, Y, labels, batch, mean_reduction, rng):
-        self.net, self.params, self.optimizer = net, params, optimizer
+    Dropout masks of the step that takes the optimiser from t to t + 1 come from a generator
+    seeded with (dropout_seed, t), so replaying steps from a checkpoint (the trainer's rollback)
+    draws the same masks."""
+
+    def __init__(self, net, params, optimizer, X, Y, labels, batch, mean_reduction, dropout_seed=None):
+        self.net, self.params, self.opt = net, params, optimizer
+        optimizer.bind(params.size, params.dtype)
         self.be = net._kernels()
         self.name = f"{self.be.NAME}-layers"
         self.X, self.Y, self.labels = X, Y, labels
         self.batch = min(int(batch), X.shape[0])
+        self.full_batch = self.batch >= X.shape[0]
         self.mean_reduction = bool(mean_reduction)
-        self.rng = rng
+        self.theta = params.theta
+        if dropout_seed is None:
+            dropout_seed = int(np.random.SeedSequence().entropy % (1 << 63))
+        self.dropout_seed = int(dropout_seed)
         self.buffers = NetBuffers(net, self.be, self.batch)
         self.grad = np.zeros_like(params.theta)
         self.grads = net._layer_views(params, self.grad)
         self.last_rows = self.batch
-        self._last_idx = np.zeros(0, dtype=np.int64)
 
     def _load(self, idx):
         r = idx.size
@@ -131,7 +139,8 @@ class CNNEngine:
         return int(np.count_nonzero(b.hits[:r]))
 
     def run(self, order, lrs):
-        """len(lrs) steps on batches order[s·batch:(s+1)·batch]; stops at the first non-finite
+        """len(lrs) steps on batches order[s·batch:(s+1)·batch] (all of order each step in full-batch
+        training); stops at the first non-finite
         loss (that step is not applied). Returns (done, losses, correct, rows)."""
         with blas_limited():
             return self._run(order, lrs)
@@ -143,26 +152,30 @@ class CNNEngine:
         rows = np.zeros(n, dtype=np.int64)
         done = 0
         for s in range(n):
-            idx = order[s * self.batch:(s + 1) * self.batch]
+            start = 0 if self.full_batch else s * self.batch  # full batch: every step takes all rows
+            idx = order[start:start + self.batch]
             r = self._load(idx)
             rows[s] = r
             self.last_rows = r
-            self._last_idx = idx
             scale = 1.0 / r if self.mean_reduction else 1.0
-            losses[s] = loss_and_gradient(self.net, self.be, self.buffers, r, self.grads, scale, True, self.rng)
+            rng = np.random.default_rng([self.dropout_seed, self.opt.t])
+            losses[s] = loss_and_gradient(self.net, self.be, self.buffers, r, self.grads, scale, True, rng)
             if not np.isfinite(losses[s]):
                 break
             correct[s] = self._correct(r, idx)
-            self.optimizer.update(self.be, self.params, self.grad, float(lrs[s]))
+            self.opt.update(self.be, self.params, self.grad, float(lrs[s]))
             done += 1
         return done, losses, correct, rows
 
-    def gradient(self, X, Y):
-        """(summed loss, flat gradient of the summed loss) on (X, Y) without an update (dropout off)."""
-        bufs = NetBuffers(self.net, self.be, X.shape[0])
-        bufs.X[...] = X
-        bufs.Y[...] = Y
-        loss = loss_and_gradient(self.net, self.be, bufs, X.shape[0], self.grads, 1.0)
+    def gradient(self):
+        """(summed loss, flat gradient of the summed loss) on the whole training data, dropout
+        off, without changing θ or the optimiser."""
+        n = self.X.shape[0]
+        bufs = NetBuffers(self.net, self.be, n)
+        bufs.X[...] = self.X
+        bufs.Y[...] = self.Y
+        with blas_limited():
+            loss = loss_and_gradient(self.net, self.be, bufs, n, self.grads, 1.0)
         return loss, self.grad
 
     def record_layers(self, history, step, theta_before):
