@@ -38,6 +38,8 @@ cdef extern from "conv.h":
                       long Ho, long Wo, float *dx) nogil
     void fnn_col2im_d(const double *cols, long C, long H, long W, long kh, long kw, long s, long p,
                       long Ho, long Wo, double *dx) nogil
+    void fnn_maxpool_plane_f(const float *x, long W, long size, long Ho, long Wo, float *y, int32_t *idx) nogil
+    void fnn_maxpool_plane_d(const double *x, long W, long size, long Ho, long Wo, double *y, int32_t *idx) nogil
     void fastnn_activate_rows_f(float *a, const float *b, long rows, long m, int act, float k, float alpha) nogil
     void fastnn_activate_rows_d(double *a, const double *b, long rows, long m, int act, double k,
                                 double alpha) nogil
@@ -233,25 +235,16 @@ def maxpool2d_forward(const floating[:, :, :, ::1] X, floating[:, :, :, ::1] Y, 
     _require(Y.shape[0] == n and Y.shape[1] == C and Y.shape[2] == Ho and Y.shape[3] == Wo
              and idx.shape[0] == n and idx.shape[1] == C and idx.shape[2] == Ho and idx.shape[3] == Wo,
              f"shape mismatch: max-pool {size} of {tuple(X.shape)[:4]} needs Y and idx of shape {(n, C, Ho, Wo)}")
-    cdef long planes = n * C, pl, i, j, r, c, at
-    cdef const floating *x
-    cdef floating best, v
+    cdef long planes = n * C, pl
     cdef int nt = max(1, n_threads)
     with nogil:
         for pl in prange(planes, schedule="static", num_threads=nt, use_threads_if=nt > 1 and planes * H * W > PARALLEL_MIN):
-            x = &X[0, 0, 0, 0] + pl * H * W
-            for i in range(Ho):
-                for j in range(Wo):
-                    at = i * size * W + j * size
-                    best = x[at]
-                    for r in range(i * size, i * size + size):
-                        for c in range(j * size, j * size + size):
-                            v = x[r * W + c]
-                            if v > best or (v != v and best == best):
-                                best = v
-                                at = r * W + c
-                    (&Y[0, 0, 0, 0])[(pl * Ho + i) * Wo + j] = best
-                    (&idx[0, 0, 0, 0])[(pl * Ho + i) * Wo + j] = <int32_t> at
+            if floating is float:
+                fnn_maxpool_plane_f(&X[0, 0, 0, 0] + pl * H * W, W, size, Ho, Wo, &Y[0, 0, 0, 0] + pl * Ho * Wo,
+                                    &idx[0, 0, 0, 0] + pl * Ho * Wo)
+            else:
+                fnn_maxpool_plane_d(&X[0, 0, 0, 0] + pl * H * W, W, size, Ho, Wo, &Y[0, 0, 0, 0] + pl * Ho * Wo,
+                                    &idx[0, 0, 0, 0] + pl * Ho * Wo)
 
 
 def maxpool2d_backward(const floating[:, :, :, ::1] dY, const int32_t[:, :, :, ::1] idx, floating[:, :, :, ::1] dX,

@@ -11,6 +11,8 @@
  *        K = C·kh·kw values per row, zero-padded to ldr
  *   fnn_col2im_T(cols, C, H, W, kh, kw, s, p, Ho, Wo, dx)       dx := Σ of cols over the windows
  *        that read each pixel (dx zeroed first)
+ *   fnn_maxpool_plane_T(x, W, size, Ho, Wo, y, idx)   y := max of each size×size window of one plane,
+ *        idx := r·W + c of its first max in row-major order (the first NaN, if any: NaN propagates)
  * with K = C·kh·kw, P = Ho·Wo, cols[(c·kh + i)·kw + j][oh·Wo + ow] = x̃[c][oh·s + i][ow·s + j], x̃ the
  * input zero-padded by p. T is f (float) or d (double).
  */
@@ -157,7 +159,30 @@ static void fnn_col2im_##SUF(const T *cols, long C, long H, long W, long kh, lon
             }                                                                                     \
 }
 
+#define FNN_DEFINE_POOL(SUF, T)                                                                   \
+FASTNN_CLONES static void fnn_maxpool_plane_##SUF(const T *x, long W, long size, long Ho, long Wo,\
+                                                  T *y, int *idx) {                               \
+    for (long i = 0; i < Ho; i++, y += Wo, idx += Wo) {                                           \
+        const long r0 = i * size;                                                                 \
+        for (long j = 0; j < Wo; j++) { y[j] = x[r0 * W + j * size]; idx[j] = (int)(r0 * W + j * size); } \
+        for (long r = r0; r < r0 + size; r++)                                                     \
+            for (long c = 0; c < size; c++) {                                                     \
+                if (r == r0 && c == 0) continue;                                                  \
+                const T *xr = x + r * W + c;                                                      \
+                const int base = (int)(r * W + c);                                                \
+                for (long j = 0; j < Wo; j++) {                                                   \
+                    const T v = xr[j * size], b = y[j];                                           \
+                    const int take = (v > b) | ((v != v) & (b == b));                             \
+                    y[j] = take ? v : b;                                                          \
+                    idx[j] = take ? base + (int)(j * size) : idx[j];                              \
+                }                                                                                 \
+            }                                                                                     \
+    }                                                                                             \
+}
+
 FNN_DEFINE_CONV(f, float, fnn_vf, 16)
 FNN_DEFINE_CONV(d, double, fnn_vd, 8)
+FNN_DEFINE_POOL(f, float)
+FNN_DEFINE_POOL(d, double)
 
 #endif
