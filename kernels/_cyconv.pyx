@@ -9,12 +9,11 @@ folded into the product and the activation applied while the block is in cache
 (samples are disjoint: no races). Nothing is allocated per call. Contract:
 ``fastnn/backends/numpy_conv.py``; shapes are checked here once, before the nogil region.
 
-Workspace slot (K = C·kh·kw, P = Ho·Wo, Kp = K rounded up to 16, Fc = max(P, 256) filters):
-    cols   max(K·P, P·Kp)   im2col columns (forward, K×P) or rows (backward, P×Kp)
+Workspace slot (K = C·kh·kw, P = Ho·Wo, Kp = K + 1 rounded up to 16, Fc = max(P, 256) filters):
+    cols   max(K·P, P·Kp)   im2col columns (forward, K×P) or rows (backward, P×Kp, column K all ones)
     dcols  K·P              the column gradient Wtᵀ·D of one sample
-    dWp    Fc·Kp            this thread's weight gradient (F×Kp)
+    dWp    Fc·Kp            this thread's weight gradient (F×Kp; its column K is the bias gradient)
     WT     K·Fc             Wtᵀ (K×F)
-    dbp    Fc               this thread's bias gradient
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -58,7 +57,7 @@ cdef inline int _require(bint ok, str what) except -1:
 
 # ---------------------------------------------------------------- workspace geometry
 cdef struct Geometry:
-    long K, P, Kp, Fc, cols, dcols, dWp, WT, dbp, slot
+    long K, P, Kp, Fc, cols, dcols, dWp, WT, slot
 
 
 cdef Geometry _geometry(long C, long kh, long kw, long Ho, long Wo) noexcept:
@@ -66,14 +65,13 @@ cdef Geometry _geometry(long C, long kh, long kw, long Ho, long Wo) noexcept:
     cdef Geometry g
     g.K = C * kh * kw
     g.P = Ho * Wo
-    g.Kp = (g.K + K_ALIGN - 1) // K_ALIGN * K_ALIGN
+    g.Kp = (g.K + K_ALIGN) // K_ALIGN * K_ALIGN
     g.Fc = max(g.P, MIN_FILTER_CAP)
     g.cols = 0
     g.dcols = max(g.K * g.P, g.P * g.Kp)
     g.dWp = g.dcols + g.K * g.P
     g.WT = g.dWp + g.Fc * g.Kp
-    g.dbp = g.WT + g.K * g.Fc
-    g.slot = g.dbp + g.Fc
+    g.slot = g.WT + g.K * g.Fc
     return g
 
 
@@ -181,7 +179,7 @@ def conv2d_backward(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1]
     cdef long F = Wt.shape[0], kh = Wt.shape[2], kw = Wt.shape[3], Ho = D.shape[2], Wo = D.shape[3]
     cdef Geometry g = _geometry(C, kh, kw, Ho, Wo)
     cdef long nt = _slots(ws.shape[0], g, F, n, n_threads)
-    cdef long t, s, lo, hi, f, q, j
+    cdef long t, s, lo, hi, f, q
     cdef floating *slot
     cdef const floating *d
     cdef const floating *w = &Wt[0, 0, 0, 0]
@@ -193,7 +191,6 @@ def conv2d_backward(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1]
             hi = (t + 1) * n // nt
             slot = &ws[t * g.slot]
             memset(slot + g.dWp, 0, F * g.Kp * sizeof(floating))
-            memset(slot + g.dbp, 0, F * sizeof(floating))
             if has_dx:
                 for f in range(F):
                     for q in range(g.K):
@@ -201,13 +198,7 @@ def conv2d_backward(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1]
             for s in range(lo, hi):
                 d = &D[s, 0, 0, 0]
                 _im2row(&X[s, 0, 0, 0], C, H, W, kh, kw, stride, padding, Ho, Wo, slot + g.cols, g.Kp)
-                _gemm(F, g.Kp, g.P, d, g.P, slot + g.cols, g.Kp, slot + g.dWp, g.Kp, NULL, 1)
-                if has_bias:
-                    for f in range(F):
-                        acc = 0
-                        for j in range(g.P):
-                            acc = acc + d[f * g.P + j]
-                        slot[g.dbp + f] += acc
+                _gemm(F, g.Kp, g.P, d, g.P, slot + g.cols, g.Kp, slot + g.dWp, g.Kp, NULL, 1)  # and db
                 if has_dx:
                     _gemm(g.K, g.P, F, slot + g.WT, F, d, g.P, slot + g.dcols, g.P, NULL, 0)
                     _col2im(slot + g.dcols, C, H, W, kh, kw, stride, padding, Ho, Wo, &dX[s, 0, 0, 0])
@@ -221,7 +212,7 @@ def conv2d_backward(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1]
             if has_bias:
                 acc = db[f] if accumulate else 0
                 for t in range(nt):
-                    acc = acc + ws[t * g.slot + g.dbp + f]
+                    acc = acc + ws[t * g.slot + g.dWp + f * g.Kp + g.K]
                 db[f] = acc
 
 

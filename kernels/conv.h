@@ -7,8 +7,8 @@
  *        register-blocked 4 rows × 4 vectors of columns, vectorised along N (GCC vector
  *        extensions, one clone per instruction set as in epilogue.h); scalar columns at the tail.
  *   fnn_im2col_T(x, C, H, W, kh, kw, s, p, Ho, Wo, cols)        cols (K×P)  := patches of one sample
- *   fnn_im2row_T(x, C, H, W, kh, kw, s, p, Ho, Wo, rows, ldr)   rows (P×ldr) := the same, transposed,
- *        K = C·kh·kw values per row, zero-padded to ldr
+ *   fnn_im2row_T(x, C, H, W, kh, kw, s, p, Ho, Wo, rows, ldr)   rows (P×ldr) := the same, transposed:
+ *        K = C·kh·kw values per row, then a 1 (ldr > K), then zeros up to ldr
  *   fnn_col2im_T(cols, C, H, W, kh, kw, s, p, Ho, Wo, dx)       dx := Σ of cols over the windows
  *        that read each pixel (dx zeroed first)
  *   fnn_maxpool_plane_T(x, W, size, Ho, Wo, y, idx)   y := max of each size×size window of one plane,
@@ -92,6 +92,17 @@ FASTNN_CLONES static void fnn_gemm_##SUF(long M, long N, long K, const T *A, lon
 static void fnn_im2col_##SUF(const T *x, long C, long H, long W, long kh, long kw, long s,        \
                              long p, long Ho, long Wo, T *cols) {                                 \
     const long P = Ho * Wo;                                                                       \
+    if (s == 1 && p == 0) {  /* no padding, unit stride: each row of cols is Ho runs of Wo inputs */ \
+        for (long c = 0; c < C; c++)                                                              \
+            for (long i = 0; i < kh; i++)                                                         \
+                for (long j = 0; j < kw; j++) {                                                   \
+                    T *restrict row = cols + ((c * kh + i) * kw + j) * P;                         \
+                    const T *restrict xr = x + (c * H + i) * W + j;                               \
+                    for (long oh = 0; oh < Ho; oh++, row += Wo, xr += W)                          \
+                        for (long ow = 0; ow < Wo; ow++) row[ow] = xr[ow];                        \
+                }                                                                                 \
+        return;                                                                                   \
+    }                                                                                             \
     for (long c = 0; c < C; c++)                                                                  \
         for (long i = 0; i < kh; i++)                                                             \
             for (long j = 0; j < kw; j++) {                                                       \
@@ -106,8 +117,7 @@ static void fnn_im2col_##SUF(const T *x, long C, long H, long W, long kh, long k
                     if (h < 0 || h >= H) { memset(row, 0, Wo * sizeof(T)); continue; }            \
                     const T *xr = x + (c * H + h) * W;  /* input column of ow: ow·s + j − p */    \
                     for (long ow = 0; ow < lo; ow++) row[ow] = 0;                                 \
-                    if (s == 1) memcpy(row + lo, xr + lo + j - p, (hi - lo) * sizeof(T));         \
-                    else for (long ow = lo; ow < hi; ow++) row[ow] = xr[ow * s + j - p];          \
+                    for (long ow = lo; ow < hi; ow++) row[ow] = xr[ow * s + j - p];               \
                     for (long ow = hi; ow < Wo; ow++) row[ow] = 0;                                \
                 }                                                                                 \
             }                                                                                     \
@@ -116,6 +126,20 @@ static void fnn_im2col_##SUF(const T *x, long C, long H, long W, long kh, long k
 static void fnn_im2row_##SUF(const T *x, long C, long H, long W, long kh, long kw, long s,        \
                              long p, long Ho, long Wo, T *rows, long ldr) {                       \
     const long K = C * kh * kw;                                                                   \
+    if (s == 1 && p == 0) {  /* no padding, unit stride: each row is C·kh runs of kw inputs */    \
+        for (long oh = 0; oh < Ho; oh++)                                                          \
+            for (long ow = 0; ow < Wo; ow++) {                                                    \
+                T *restrict dst = rows + (oh * Wo + ow) * ldr;                                    \
+                for (long c = 0; c < C; c++)                                                      \
+                    for (long i = 0; i < kh; i++, dst += kw) {                                    \
+                        const T *restrict xr = x + (c * H + oh + i) * W + ow;                     \
+                        for (long j = 0; j < kw; j++) dst[j] = xr[j];                             \
+                    }                                                                             \
+                *dst++ = 1;                                                                       \
+                for (long q = K + 1; q < ldr; q++) *dst++ = 0;                                    \
+            }                                                                                     \
+        return;                                                                                   \
+    }                                                                                             \
     for (long oh = 0; oh < Ho; oh++)                                                              \
         for (long ow = 0; ow < Wo; ow++) {                                                        \
             T *row = rows + (oh * Wo + ow) * ldr;                                                 \
@@ -130,7 +154,8 @@ static void fnn_im2row_##SUF(const T *x, long C, long H, long W, long kh, long k
                         dst[j] = (w >= 0 && w < W) ? xr[w] : (T)0;                                \
                     }                                                                             \
                 }                                                                                 \
-            for (long q = K; q < ldr; q++) row[q] = 0;                                            \
+            row[K] = 1;  /* the product's column K is then Σ_p D: the bias gradient */            \
+            for (long q = K + 1; q < ldr; q++) row[q] = 0;                                        \
         }                                                                                         \
 }                                                                                                 \
                                                                                                   \
