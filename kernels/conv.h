@@ -133,7 +133,11 @@ static void fnn_im2row_##SUF(const T *x, long C, long H, long W, long kh, long k
                 for (long c = 0; c < C; c++)                                                      \
                     for (long i = 0; i < kh; i++, dst += kw) {                                    \
                         const T *restrict xr = x + (c * H + oh + i) * W + ow;                     \
-                        for (long j = 0; j < kw; j++) dst[j] = xr[j];                             \
+                        switch (kw) {  /* constant sizes: a move or two, not a call */            \
+                        case 3: memcpy(dst, xr, 3 * sizeof(T)); break;                            \
+                        case 5: memcpy(dst, xr, 5 * sizeof(T)); break;                            \
+                        default: for (long j = 0; j < kw; j++) dst[j] = xr[j];                    \
+                        }                                                                         \
                     }                                                                             \
                 *dst++ = 1;                                                                       \
                 for (long q = K + 1; q < ldr; q++) *dst++ = 0;                                    \
@@ -163,6 +167,17 @@ static void fnn_col2im_##SUF(const T *cols, long C, long H, long W, long kh, lon
                              long p, long Ho, long Wo, T *dx) {                                   \
     const long P = Ho * Wo;                                                                       \
     memset(dx, 0, C * H * W * sizeof(T));                                                         \
+    if (s == 1 && p == 0) {                                                                       \
+        for (long c = 0; c < C; c++)                                                              \
+            for (long i = 0; i < kh; i++)                                                         \
+                for (long j = 0; j < kw; j++) {                                                   \
+                    const T *restrict row = cols + ((c * kh + i) * kw + j) * P;                   \
+                    T *restrict xr = dx + (c * H + i) * W + j;                                    \
+                    for (long oh = 0; oh < Ho; oh++, row += Wo, xr += W)                          \
+                        for (long ow = 0; ow < Wo; ow++) xr[ow] += row[ow];                       \
+                }                                                                                 \
+        return;                                                                                   \
+    }                                                                                             \
     for (long c = 0; c < C; c++)                                                                  \
         for (long i = 0; i < kh; i++)                                                             \
             for (long j = 0; j < kw; j++) {                                                       \
