@@ -22,6 +22,16 @@ from .numpy_conv import (check_backward, check_dropout, check_forward, check_poo
 def _im2col(X, s, cols, kh, kw, stride, pad, Ho, Wo):
     """cols[(c,p,q), i·Wo + j] := X̃[s, c, i·stride + p, j·stride + q] (0 in the padding)"""
     C, H, W = X.shape[1], X.shape[2], X.shape[3]
+    if stride == 1 and pad == 0:  # every window inside the image: plain row copies
+        for c in range(C):
+            for p in range(kh):
+                for q in range(kw):
+                    r = (c * kh + p) * kw + q
+                    for i in range(Ho):
+                        src, dst = X[s, c, i + p], cols[r]
+                        for j in range(Wo):
+                            dst[i * Wo + j] = src[j + q]
+        return
     for c in range(C):
         for p in range(kh):
             for q in range(kw):
@@ -39,6 +49,16 @@ def _col2im(cols, dX, s, kh, kw, stride, pad, Ho, Wo):
     """dX[s] := Σ of the column gradient over every window position that read each pixel"""
     C, H, W = dX.shape[1], dX.shape[2], dX.shape[3]
     dX[s] = 0
+    if stride == 1 and pad == 0:
+        for c in range(C):
+            for p in range(kh):
+                for q in range(kw):
+                    r = (c * kh + p) * kw + q
+                    for i in range(Ho):
+                        src, dst = cols[r], dX[s, c, i + p]
+                        for j in range(Wo):
+                            dst[j + q] += src[i * Wo + j]
+        return
     for c in range(C):
         for p in range(kh):
             for q in range(kw):
@@ -52,6 +72,38 @@ def _col2im(cols, dX, s, kh, kw, stride, pad, Ho, Wo):
                                 dX[s, c, h, w] += cols[r, i * Wo + j]
 
 
+@njit(fastmath=FASTMATH, inline="always")
+def _product(L, R, out, b, has_bias):
+    """out := L·R (+ b per row of out): rows in blocks of four, so each load of R feeds four updates"""
+    M, K = L.shape
+    N = R.shape[1]
+    for i0 in range(0, M, 4):
+        m = min(4, M - i0)
+        for i in range(i0, i0 + m):
+            bias = b[i] if has_bias else 0.0
+            for j in range(N):
+                out[i, j] = bias
+        if m == 4:
+            o0, o1, o2, o3 = out[i0], out[i0 + 1], out[i0 + 2], out[i0 + 3]
+            for r in range(K):
+                w0, w1, w2, w3 = L[i0, r], L[i0 + 1, r], L[i0 + 2, r], L[i0 + 3, r]
+                c = R[r]
+                for j in range(N):
+                    v = c[j]
+                    o0[j] += w0 * v
+                    o1[j] += w1 * v
+                    o2[j] += w2 * v
+                    o3[j] += w3 * v
+        else:
+            for i in range(i0, i0 + m):
+                o = out[i]
+                for r in range(K):
+                    w = L[i, r]
+                    c = R[r]
+                    for j in range(N):
+                        o[j] += w * c[j]
+
+
 @njit(parallel=True, fastmath=FASTMATH)
 def _forward(X, W2, b, has_bias, A3, act, k, alpha, kh, kw, stride, pad, Ho, Wo, ws, slot, nt):
     """A3[s] := f(W2·im2col(X[s]) + b), each thread over its own range of samples"""
@@ -60,15 +112,9 @@ def _forward(X, W2, b, has_bias, A3, act, k, alpha, kh, kw, stride, pad, Ho, Wo,
         cols = ws[t * slot:t * slot + K * P].reshape((K, P))
         for s in range(t * n // nt, (t + 1) * n // nt):
             _im2col(X, s, cols, kh, kw, stride, pad, Ho, Wo)
+            _product(W2, cols, A3[s], b, has_bias)
             for f in range(F):
                 row = A3[s, f]
-                bias = b[f] if has_bias else 0.0
-                for j in range(P):
-                    row[j] = bias
-                for r in range(K):
-                    w = W2[f, r]
-                    for j in range(P):
-                        row[j] += w * cols[r, j]
                 for j in range(P):
                     row[j] = activate(row[j], act, k, alpha)
 
@@ -89,7 +135,20 @@ def _backward(X, W2, D3, dW2, db, has_bias, dX, has_dx, kh, kw, stride, pad, Ho,
             _im2col(X, s, cols, kh, kw, stride, pad, Ho, Wo)
             for f in range(F):
                 d = D3[s, f]
-                for r in range(K):
+                for r0 in range(0, K - 3, 4):  # four dot products share each load of d
+                    c0, c1, c2, c3 = cols[r0], cols[r0 + 1], cols[r0 + 2], cols[r0 + 3]
+                    a0 = a1 = a2 = a3 = 0.0
+                    for j in range(P):
+                        v = d[j]
+                        a0 += v * c0[j]
+                        a1 += v * c1[j]
+                        a2 += v * c2[j]
+                        a3 += v * c3[j]
+                    dWp[f, r0] += a0
+                    dWp[f, r0 + 1] += a1
+                    dWp[f, r0 + 2] += a2
+                    dWp[f, r0 + 3] += a3
+                for r in range(K - K % 4, K):
                     acc = 0.0
                     for j in range(P):
                         acc += d[j] * cols[r, j]
@@ -100,13 +159,7 @@ def _backward(X, W2, D3, dW2, db, has_bias, dX, has_dx, kh, kw, stride, pad, Ho,
                         acc += d[j]
                     dbp[f] += acc
             if has_dx:
-                for r in range(K):
-                    for j in range(P):
-                        dcols[r, j] = 0
-                    for f in range(F):
-                        w = W2[f, r]
-                        for j in range(P):
-                            dcols[r, j] += w * D3[s, f, j]
+                _product(W2.T, D3[s], dcols, dbp, False)
                 _col2im(dcols, dX, s, kh, kw, stride, pad, Ho, Wo)
     for f in range(F):  # the threads' partial sums, in a fixed order
         for r in range(K):
@@ -167,8 +220,9 @@ def _maxpool(X3, Y3, I3, size, W):
                 for r in range(r0, r0 + size):
                     for c in range(c0, c0 + size):
                         v = X3[pl, r, c]
-                        if v > best or (np.isnan(v) and not np.isnan(best)):
-                            best, at = v, r * W + c
+                        take = (v > best) | ((v != v) & (best == best))  # bitwise: selects, no branches
+                        best = v if take else best
+                        at = r * W + c if take else at
                 Y3[pl, i, j] = best
                 I3[pl, i, j] = at
 
