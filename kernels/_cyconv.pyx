@@ -9,12 +9,11 @@ folded into the product and the activation applied while the block is in cache
 (samples are disjoint: no races). Nothing is allocated per call. Contract:
 ``fastnn/backends/numpy_conv.py``; shapes are checked here once, before the nogil region.
 
-Workspace slot (K = C·kh·kw, P = Ho·Wo, Kp = K rounded up to 16, Fc = max(P, 256) filters):
-    cols   max(K·P, P·Kp)   im2col columns (forward, K×P) or rows (backward, P×Kp)
+Workspace slot (K = C·kh·kw, P = Ho·Wo, Kp = K + 1 rounded up to 16, Fc = max(P, 256) filters):
+    cols   max(K·P, P·Kp)   im2col columns (forward, K×P) or rows (backward, P×Kp, column K all ones)
     dcols  K·P              the column gradient Wtᵀ·D of one sample
-    dWp    Fc·Kp            this thread's weight gradient (F×Kp)
+    dWp    Fc·Kp            this thread's weight gradient (F×Kp; its column K is the bias gradient)
     WT     K·Fc             Wtᵀ (K×F)
-    dbp    Fc               this thread's bias gradient
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -38,6 +37,8 @@ cdef extern from "conv.h":
                       long Ho, long Wo, float *dx) nogil
     void fnn_col2im_d(const double *cols, long C, long H, long W, long kh, long kw, long s, long p,
                       long Ho, long Wo, double *dx) nogil
+    void fnn_maxpool_plane_f(const float *x, long W, long size, long Ho, long Wo, float *y, int32_t *idx) nogil
+    void fnn_maxpool_plane_d(const double *x, long W, long size, long Ho, long Wo, double *y, int32_t *idx) nogil
     void fastnn_activate_rows_f(float *a, const float *b, long rows, long m, int act, float k, float alpha) nogil
     void fastnn_activate_rows_d(double *a, const double *b, long rows, long m, int act, double k,
                                 double alpha) nogil
@@ -56,7 +57,7 @@ cdef inline int _require(bint ok, str what) except -1:
 
 # ---------------------------------------------------------------- workspace geometry
 cdef struct Geometry:
-    long K, P, Kp, Fc, cols, dcols, dWp, WT, dbp, slot
+    long K, P, Kp, Fc, cols, dcols, dWp, WT, slot
 
 
 cdef Geometry _geometry(long C, long kh, long kw, long Ho, long Wo) noexcept:
@@ -64,14 +65,13 @@ cdef Geometry _geometry(long C, long kh, long kw, long Ho, long Wo) noexcept:
     cdef Geometry g
     g.K = C * kh * kw
     g.P = Ho * Wo
-    g.Kp = (g.K + K_ALIGN - 1) // K_ALIGN * K_ALIGN
+    g.Kp = (g.K + K_ALIGN) // K_ALIGN * K_ALIGN
     g.Fc = max(g.P, MIN_FILTER_CAP)
     g.cols = 0
     g.dcols = max(g.K * g.P, g.P * g.Kp)
     g.dWp = g.dcols + g.K * g.P
     g.WT = g.dWp + g.Fc * g.Kp
-    g.dbp = g.WT + g.K * g.Fc
-    g.slot = g.dbp + g.Fc
+    g.slot = g.WT + g.K * g.Fc
     return g
 
 
@@ -179,7 +179,7 @@ def conv2d_backward(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1]
     cdef long F = Wt.shape[0], kh = Wt.shape[2], kw = Wt.shape[3], Ho = D.shape[2], Wo = D.shape[3]
     cdef Geometry g = _geometry(C, kh, kw, Ho, Wo)
     cdef long nt = _slots(ws.shape[0], g, F, n, n_threads)
-    cdef long t, s, lo, hi, f, q, j
+    cdef long t, s, lo, hi, f, q
     cdef floating *slot
     cdef const floating *d
     cdef const floating *w = &Wt[0, 0, 0, 0]
@@ -191,7 +191,6 @@ def conv2d_backward(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1]
             hi = (t + 1) * n // nt
             slot = &ws[t * g.slot]
             memset(slot + g.dWp, 0, F * g.Kp * sizeof(floating))
-            memset(slot + g.dbp, 0, F * sizeof(floating))
             if has_dx:
                 for f in range(F):
                     for q in range(g.K):
@@ -199,13 +198,7 @@ def conv2d_backward(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1]
             for s in range(lo, hi):
                 d = &D[s, 0, 0, 0]
                 _im2row(&X[s, 0, 0, 0], C, H, W, kh, kw, stride, padding, Ho, Wo, slot + g.cols, g.Kp)
-                _gemm(F, g.Kp, g.P, d, g.P, slot + g.cols, g.Kp, slot + g.dWp, g.Kp, NULL, 1)
-                if has_bias:
-                    for f in range(F):
-                        acc = 0
-                        for j in range(g.P):
-                            acc = acc + d[f * g.P + j]
-                        slot[g.dbp + f] += acc
+                _gemm(F, g.Kp, g.P, d, g.P, slot + g.cols, g.Kp, slot + g.dWp, g.Kp, NULL, 1)  # and db
                 if has_dx:
                     _gemm(g.K, g.P, F, slot + g.WT, F, d, g.P, slot + g.dcols, g.P, NULL, 0)
                     _col2im(slot + g.dcols, C, H, W, kh, kw, stride, padding, Ho, Wo, &dX[s, 0, 0, 0])
@@ -219,7 +212,7 @@ def conv2d_backward(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1]
             if has_bias:
                 acc = db[f] if accumulate else 0
                 for t in range(nt):
-                    acc = acc + ws[t * g.slot + g.dbp + f]
+                    acc = acc + ws[t * g.slot + g.dWp + f * g.Kp + g.K]
                 db[f] = acc
 
 
@@ -233,25 +226,16 @@ def maxpool2d_forward(const floating[:, :, :, ::1] X, floating[:, :, :, ::1] Y, 
     _require(Y.shape[0] == n and Y.shape[1] == C and Y.shape[2] == Ho and Y.shape[3] == Wo
              and idx.shape[0] == n and idx.shape[1] == C and idx.shape[2] == Ho and idx.shape[3] == Wo,
              f"shape mismatch: max-pool {size} of {tuple(X.shape)[:4]} needs Y and idx of shape {(n, C, Ho, Wo)}")
-    cdef long planes = n * C, pl, i, j, r, c, at
-    cdef const floating *x
-    cdef floating best, v
+    cdef long planes = n * C, pl
     cdef int nt = max(1, n_threads)
     with nogil:
         for pl in prange(planes, schedule="static", num_threads=nt, use_threads_if=nt > 1 and planes * H * W > PARALLEL_MIN):
-            x = &X[0, 0, 0, 0] + pl * H * W
-            for i in range(Ho):
-                for j in range(Wo):
-                    at = i * size * W + j * size
-                    best = x[at]
-                    for r in range(i * size, i * size + size):
-                        for c in range(j * size, j * size + size):
-                            v = x[r * W + c]
-                            if v > best or (v != v and best == best):
-                                best = v
-                                at = r * W + c
-                    (&Y[0, 0, 0, 0])[(pl * Ho + i) * Wo + j] = best
-                    (&idx[0, 0, 0, 0])[(pl * Ho + i) * Wo + j] = <int32_t> at
+            if floating is float:
+                fnn_maxpool_plane_f(&X[0, 0, 0, 0] + pl * H * W, W, size, Ho, Wo, &Y[0, 0, 0, 0] + pl * Ho * Wo,
+                                    &idx[0, 0, 0, 0] + pl * Ho * Wo)
+            else:
+                fnn_maxpool_plane_d(&X[0, 0, 0, 0] + pl * H * W, W, size, Ho, Wo, &Y[0, 0, 0, 0] + pl * Ho * Wo,
+                                    &idx[0, 0, 0, 0] + pl * Ho * Wo)
 
 
 def maxpool2d_backward(const floating[:, :, :, ::1] dY, const int32_t[:, :, :, ::1] idx, floating[:, :, :, ::1] dX,

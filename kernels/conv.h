@@ -7,15 +7,18 @@
  *        register-blocked 4 rows × 4 vectors of columns, vectorised along N (GCC vector
  *        extensions, one clone per instruction set as in epilogue.h); scalar columns at the tail.
  *   fnn_im2col_T(x, C, H, W, kh, kw, s, p, Ho, Wo, cols)        cols (K×P)  := patches of one sample
- *   fnn_im2row_T(x, C, H, W, kh, kw, s, p, Ho, Wo, rows, ldr)   rows (P×ldr) := the same, transposed,
- *        K = C·kh·kw values per row, zero-padded to ldr
+ *   fnn_im2row_T(x, C, H, W, kh, kw, s, p, Ho, Wo, rows, ldr)   rows (P×ldr) := the same, transposed:
+ *        K = C·kh·kw values per row, then a 1 (ldr > K), then zeros up to ldr
  *   fnn_col2im_T(cols, C, H, W, kh, kw, s, p, Ho, Wo, dx)       dx := Σ of cols over the windows
  *        that read each pixel (dx zeroed first)
+ *   fnn_maxpool_plane_T(x, W, size, Ho, Wo, y, idx)   y := max of each size×size window of one plane,
+ *        idx := r·W + c of its first max in row-major order (the first NaN, if any: NaN propagates)
  * with K = C·kh·kw, P = Ho·Wo, cols[(c·kh + i)·kw + j][oh·Wo + ow] = x̃[c][oh·s + i][ow·s + j], x̃ the
  * input zero-padded by p. T is f (float) or d (double).
  */
 #ifndef FASTNN_CONV_H
 #define FASTNN_CONV_H
+#include <stdint.h>
 #include <string.h>
 #include "epilogue.h"
 
@@ -31,70 +34,75 @@ typedef double fnn_vd __attribute__((vector_size(64)));
 #define FNN_LD(VT, p) __extension__({ VT v_; memcpy(&v_, (p), sizeof(VT)); v_; })
 #define FNN_ST(VT, p, v) do { VT w_ = (v); memcpy((p), &w_, sizeof(VT)); } while (0)
 
+/* C[i:i+MR, j:j+NV·VL] := [bias] + [C if add] + A[i:i+MR, :]·B[:, j:j+NV·VL]: MR×NV vector accumulators
+ * in registers, one broadcast of A per row and k, NV loads of B per k */
+#define FNN_BLOCK(T, VT, VL, MR, NV)                                                              \
+    do {                                                                                          \
+        VT c_[MR][NV];                                                                            \
+        for (int r = 0; r < MR; r++)                                                              \
+            for (int v = 0; v < NV; v++) {                                                        \
+                c_[r][v] = (VT){0} + (bias ? bias[i + r] : (T)0);                                 \
+                if (add) c_[r][v] += FNN_LD(VT, C + (i + r) * ldc + j + v * VL);                  \
+            }                                                                                     \
+        for (long k = 0; k < K; k++) {                                                            \
+            VT b_[NV];                                                                            \
+            for (int v = 0; v < NV; v++) b_[v] = FNN_LD(VT, B + k * ldb + j + v * VL);            \
+            for (int r = 0; r < MR; r++) {                                                        \
+                const T a_ = A[(i + r) * lda + k];                                                \
+                for (int v = 0; v < NV; v++) c_[r][v] += a_ * b_[v];                              \
+            }                                                                                     \
+        }                                                                                         \
+        for (int r = 0; r < MR; r++)                                                              \
+            for (int v = 0; v < NV; v++) FNN_ST(VT, C + (i + r) * ldc + j + v * VL, c_[r][v]);   \
+    } while (0)
+
+/* rows i..i+MR−1 of C: column blocks of 4, 2, 1 vectors, then single columns */
+#define FNN_ROWS(T, VT, VL, MR)                                                                   \
+    do {                                                                                          \
+        long j = 0;                                                                               \
+        for (; j + 4 * VL <= N; j += 4 * VL) FNN_BLOCK(T, VT, VL, MR, 4);                         \
+        for (; j + 2 * VL <= N; j += 2 * VL) FNN_BLOCK(T, VT, VL, MR, 2);                         \
+        for (; j + VL <= N; j += VL) FNN_BLOCK(T, VT, VL, MR, 1);                                 \
+        for (; j < N; j++)                                                                        \
+            for (int r = 0; r < MR; r++) {                                                        \
+                T s_ = (bias ? bias[i + r] : (T)0) + (add ? C[(i + r) * ldc + j] : (T)0);         \
+                for (long k = 0; k < K; k++) s_ += A[(i + r) * lda + k] * B[k * ldb + j];         \
+                C[(i + r) * ldc + j] = s_;                                                        \
+            }                                                                                     \
+    } while (0)
+
 #define FNN_DEFINE_CONV(SUF, T, VT, VL)                                                          \
 FASTNN_CLONES static void fnn_gemm_##SUF(long M, long N, long K, const T *A, long lda,            \
                                          const T *B, long ldb, T *C, long ldc,                    \
                                          const T *bias, int add) {                                \
-    long i = 0;                                                                                   \
-    for (; i + 4 <= M; i += 4) {                                                                  \
-        long j = 0;                                                                               \
-        for (; j + 4 * VL <= N; j += 4 * VL) {                                                    \
-            VT c[4][4];                                                                           \
-            for (int r = 0; r < 4; r++)                                                           \
-                for (int v = 0; v < 4; v++) {                                                     \
-                    c[r][v] = (VT){0} + (bias ? bias[i + r] : (T)0);                              \
-                    if (add) c[r][v] += FNN_LD(VT, C + (i + r) * ldc + j + v * VL);             \
-                }                                                                                 \
-            for (long k = 0; k < K; k++) {                                                        \
-                const T *b = B + k * ldb + j;                                                     \
-                VT b0 = FNN_LD(VT, b), b1 = FNN_LD(VT, b + VL);                               \
-                VT b2 = FNN_LD(VT, b + 2 * VL), b3 = FNN_LD(VT, b + 3 * VL);                  \
-                for (int r = 0; r < 4; r++) {                                                     \
-                    const T a = A[(i + r) * lda + k];                                             \
-                    c[r][0] += a * b0; c[r][1] += a * b1; c[r][2] += a * b2; c[r][3] += a * b3;   \
-                }                                                                                 \
-            }                                                                                     \
-            for (int r = 0; r < 4; r++)                                                           \
-                for (int v = 0; v < 4; v++) FNN_ST(VT, C + (i + r) * ldc + j + v * VL, c[r][v]); \
+    const long pref = M % 5 == 0 ? 5 : 4;  /* row blocks: 5 when they divide M (10, 20 filters) */ \
+    for (long i = 0; i < M;) {                                                                    \
+        const long mr = M - i > 4 ? pref : M - i;                                                 \
+        switch (mr) {                                                                             \
+        case 5: FNN_ROWS(T, VT, VL, 5); break;                                                    \
+        case 4: FNN_ROWS(T, VT, VL, 4); break;                                                    \
+        case 3: FNN_ROWS(T, VT, VL, 3); break;                                                    \
+        case 2: FNN_ROWS(T, VT, VL, 2); break;                                                    \
+        default: FNN_ROWS(T, VT, VL, 1); break;                                                   \
         }                                                                                         \
-        for (; j + VL <= N; j += VL) {                                                            \
-            VT c[4];                                                                              \
-            for (int r = 0; r < 4; r++) {                                                         \
-                c[r] = (VT){0} + (bias ? bias[i + r] : (T)0);                                     \
-                if (add) c[r] += FNN_LD(VT, C + (i + r) * ldc + j);                             \
-            }                                                                                     \
-            for (long k = 0; k < K; k++) {                                                        \
-                VT b0 = FNN_LD(VT, B + k * ldb + j);                                            \
-                for (int r = 0; r < 4; r++) c[r] += A[(i + r) * lda + k] * b0;                    \
-            }                                                                                     \
-            for (int r = 0; r < 4; r++) FNN_ST(VT, C + (i + r) * ldc + j, c[r]);                \
-        }                                                                                         \
-        for (; j < N; j++)                                                                        \
-            for (int r = 0; r < 4; r++) {                                                         \
-                T s = (bias ? bias[i + r] : (T)0) + (add ? C[(i + r) * ldc + j] : (T)0);          \
-                for (long k = 0; k < K; k++) s += A[(i + r) * lda + k] * B[k * ldb + j];          \
-                C[(i + r) * ldc + j] = s;                                                         \
-            }                                                                                     \
-    }                                                                                             \
-    for (; i < M; i++) {                                                                          \
-        long j = 0;                                                                               \
-        for (; j + VL <= N; j += VL) {                                                            \
-            VT c0 = (VT){0} + (bias ? bias[i] : (T)0);                                            \
-            if (add) c0 += FNN_LD(VT, C + i * ldc + j);                                         \
-            for (long k = 0; k < K; k++) c0 += A[i * lda + k] * FNN_LD(VT, B + k * ldb + j);    \
-            FNN_ST(VT, C + i * ldc + j, c0);                                                    \
-        }                                                                                         \
-        for (; j < N; j++) {                                                                      \
-            T s = (bias ? bias[i] : (T)0) + (add ? C[i * ldc + j] : (T)0);                        \
-            for (long k = 0; k < K; k++) s += A[i * lda + k] * B[k * ldb + j];                    \
-            C[i * ldc + j] = s;                                                                   \
-        }                                                                                         \
+        i += mr;                                                                                  \
     }                                                                                             \
 }                                                                                                 \
                                                                                                   \
 static void fnn_im2col_##SUF(const T *x, long C, long H, long W, long kh, long kw, long s,        \
                              long p, long Ho, long Wo, T *cols) {                                 \
     const long P = Ho * Wo;                                                                       \
+    if (s == 1 && p == 0) {  /* no padding, unit stride: each row of cols is Ho runs of Wo inputs */ \
+        for (long c = 0; c < C; c++)                                                              \
+            for (long i = 0; i < kh; i++)                                                         \
+                for (long j = 0; j < kw; j++) {                                                   \
+                    T *restrict row = cols + ((c * kh + i) * kw + j) * P;                         \
+                    const T *restrict xr = x + (c * H + i) * W + j;                               \
+                    for (long oh = 0; oh < Ho; oh++, row += Wo, xr += W)                          \
+                        for (long ow = 0; ow < Wo; ow++) row[ow] = xr[ow];                        \
+                }                                                                                 \
+        return;                                                                                   \
+    }                                                                                             \
     for (long c = 0; c < C; c++)                                                                  \
         for (long i = 0; i < kh; i++)                                                             \
             for (long j = 0; j < kw; j++) {                                                       \
@@ -109,8 +117,7 @@ static void fnn_im2col_##SUF(const T *x, long C, long H, long W, long kh, long k
                     if (h < 0 || h >= H) { memset(row, 0, Wo * sizeof(T)); continue; }            \
                     const T *xr = x + (c * H + h) * W;  /* input column of ow: ow·s + j − p */    \
                     for (long ow = 0; ow < lo; ow++) row[ow] = 0;                                 \
-                    if (s == 1) memcpy(row + lo, xr + lo + j - p, (hi - lo) * sizeof(T));         \
-                    else for (long ow = lo; ow < hi; ow++) row[ow] = xr[ow * s + j - p];          \
+                    for (long ow = lo; ow < hi; ow++) row[ow] = xr[ow * s + j - p];               \
                     for (long ow = hi; ow < Wo; ow++) row[ow] = 0;                                \
                 }                                                                                 \
             }                                                                                     \
@@ -119,6 +126,24 @@ static void fnn_im2col_##SUF(const T *x, long C, long H, long W, long kh, long k
 static void fnn_im2row_##SUF(const T *x, long C, long H, long W, long kh, long kw, long s,        \
                              long p, long Ho, long Wo, T *rows, long ldr) {                       \
     const long K = C * kh * kw;                                                                   \
+    if (s == 1 && p == 0) {  /* no padding, unit stride: each row is C·kh runs of kw inputs */    \
+        for (long oh = 0; oh < Ho; oh++)                                                          \
+            for (long ow = 0; ow < Wo; ow++) {                                                    \
+                T *restrict dst = rows + (oh * Wo + ow) * ldr;                                    \
+                for (long c = 0; c < C; c++)                                                      \
+                    for (long i = 0; i < kh; i++, dst += kw) {                                    \
+                        const T *restrict xr = x + (c * H + oh + i) * W + ow;                     \
+                        switch (kw) {  /* constant sizes: a move or two, not a call */            \
+                        case 3: memcpy(dst, xr, 3 * sizeof(T)); break;                            \
+                        case 5: memcpy(dst, xr, 5 * sizeof(T)); break;                            \
+                        default: for (long j = 0; j < kw; j++) dst[j] = xr[j];                    \
+                        }                                                                         \
+                    }                                                                             \
+                *dst++ = 1;                                                                       \
+                for (long q = K + 1; q < ldr; q++) *dst++ = 0;                                    \
+            }                                                                                     \
+        return;                                                                                   \
+    }                                                                                             \
     for (long oh = 0; oh < Ho; oh++)                                                              \
         for (long ow = 0; ow < Wo; ow++) {                                                        \
             T *row = rows + (oh * Wo + ow) * ldr;                                                 \
@@ -133,7 +158,8 @@ static void fnn_im2row_##SUF(const T *x, long C, long H, long W, long kh, long k
                         dst[j] = (w >= 0 && w < W) ? xr[w] : (T)0;                                \
                     }                                                                             \
                 }                                                                                 \
-            for (long q = K; q < ldr; q++) row[q] = 0;                                            \
+            row[K] = 1;  /* the product's column K is then Σ_p D: the bias gradient */            \
+            for (long q = K + 1; q < ldr; q++) row[q] = 0;                                        \
         }                                                                                         \
 }                                                                                                 \
                                                                                                   \
@@ -141,6 +167,17 @@ static void fnn_col2im_##SUF(const T *cols, long C, long H, long W, long kh, lon
                              long p, long Ho, long Wo, T *dx) {                                   \
     const long P = Ho * Wo;                                                                       \
     memset(dx, 0, C * H * W * sizeof(T));                                                         \
+    if (s == 1 && p == 0) {                                                                       \
+        for (long c = 0; c < C; c++)                                                              \
+            for (long i = 0; i < kh; i++)                                                         \
+                for (long j = 0; j < kw; j++) {                                                   \
+                    const T *restrict row = cols + ((c * kh + i) * kw + j) * P;                   \
+                    T *restrict xr = dx + (c * H + i) * W + j;                                    \
+                    for (long oh = 0; oh < Ho; oh++, row += Wo, xr += W)                          \
+                        for (long ow = 0; ow < Wo; ow++) xr[ow] += row[ow];                       \
+                }                                                                                 \
+        return;                                                                                   \
+    }                                                                                             \
     for (long c = 0; c < C; c++)                                                                  \
         for (long i = 0; i < kh; i++)                                                             \
             for (long j = 0; j < kw; j++) {                                                       \
@@ -157,7 +194,64 @@ static void fnn_col2im_##SUF(const T *cols, long C, long H, long W, long kh, lon
             }                                                                                     \
 }
 
+/* one candidate v at offset OFF of a 2×2 window: take it when v > best, or v is the first NaN;
+ * the selects are bit masks (UT: the unsigned integer of T's width), so no branch is mispredicted */
+#define FNN_POOL_STEP(T, UT, V, OFF)                                                                     \
+    do {                                                                                          \
+        const T v_ = (V);                                                                         \
+        const int take_ = (v_ > b) | ((v_ != v_) & (b == b));                                     \
+        memcpy(&vb, &v_, sizeof(T));                                                              \
+        m = (UT)0 - (UT)take_;                                                                    \
+        bb = (vb & m) | (bb & ~m);                                                                \
+        memcpy(&b, &bb, sizeof(T));                                                               \
+        at = (at & ~(-take_)) | ((OFF) & (-take_));                                               \
+    } while (0)
+
+#define FNN_DEFINE_POOL(SUF, T, UT)                                                                   \
+FASTNN_CLONES static void fnn_maxpool_plane_##SUF(const T *x, long W, long size, long Ho, long Wo,\
+                                                  T *y, int *idx) {                               \
+    if (size == 2) {  /* the common case: branch-free (random data makes every compare a coin flip) */ \
+        for (long i = 0; i < Ho; i++, y += Wo, idx += Wo) {                                       \
+            const T *x0 = x + 2 * i * W, *x1 = x0 + W;                                            \
+            for (long j = 0; j < Wo; j++) {                                                       \
+                T b = x0[2 * j];                                                                  \
+                UT bb, vb, m;                                                                     \
+                int at = 0;                                                                       \
+                memcpy(&bb, &b, sizeof(T));                                                       \
+                FNN_POOL_STEP(T, UT, x0[2 * j + 1], 1);                                             \
+                FNN_POOL_STEP(T, UT, x1[2 * j], (int)W);                                            \
+                FNN_POOL_STEP(T, UT, x1[2 * j + 1], (int)W + 1);                                        \
+                memcpy(&b, &bb, sizeof(T));                                                       \
+                y[j] = b;                                                                         \
+                idx[j] = (int)(2 * i * W + 2 * j) + at;                                           \
+            }                                                                                     \
+        }                                                                                         \
+        return;                                                                                   \
+    }                                                                                             \
+    for (long i = 0; i < Ho; i++, y += Wo, idx += Wo) {                                           \
+        const long r0 = i * size;                                                                 \
+        for (long j = 0; j < Wo; j++) { y[j] = x[r0 * W + j * size]; idx[j] = (int)(r0 * W + j * size); } \
+        for (long r = r0; r < r0 + size; r++)                                                     \
+            for (long c = 0; c < size; c++) {                                                     \
+                if (r == r0 && c == 0) continue;                                                  \
+                const T *xr = x + r * W + c;                                                      \
+                const int base = (int)(r * W + c);                                                \
+                for (long j = 0; j < Wo; j++) {                                                   \
+                    T b = y[j];                                                                   \
+                    UT bb, vb, m;                                                                 \
+                    int at = idx[j];                                                              \
+                    memcpy(&bb, &b, sizeof(T));                                                   \
+                    FNN_POOL_STEP(T, UT, xr[j * size], base + (int)(j * size));                   \
+                    y[j] = b;                                                                     \
+                    idx[j] = at;                                                                  \
+                }                                                                                 \
+            }                                                                                     \
+    }                                                                                             \
+}
+
 FNN_DEFINE_CONV(f, float, fnn_vf, 16)
 FNN_DEFINE_CONV(d, double, fnn_vd, 8)
+FNN_DEFINE_POOL(f, float, uint32_t)
+FNN_DEFINE_POOL(d, double, uint64_t)
 
 #endif

@@ -1,47 +1,45 @@
-"""Geometry and workspace layout shared by the compiled convolution kernels (numba, cython).
+"""Workspace layout shared by the compiled convolution kernels (numba, cython).
 
-Both run a convolution over *chunks* of at most ``g`` samples as one im2col GEMM each
-(K = C·kh·kw, P = Ho·Wo):
-
-    forward   cols (K, g·P) := im2col(X chunk);  Zt (F, g·P) := Wt(F, K)·cols;  A := f(Zt by sample + b)
-    backward  cols := im2col(X chunk);  Zt := D chunk (F, g·P);  dW += Zt·colsᵀ;  db += Σ Zt;
-              cols := Wtᵀ·Zt (the column gradient);  dX chunk := col2im(cols)
-
-The workspace is one flat array holding cols then Zt for a full chunk; ``g`` is whatever
-fits, so one workspace serves every batch size (larger batches take several chunks). The
-contract's ``conv2d_workspace`` does not know F, so Zt has room for K filter rows: layers with
-more filters than K = C·kh·kw run the filter rows in blocks of K (the course's layers, and most
-beyond the first, have F ≤ K and take one block).
+Both split the batch into one contiguous range of samples per thread. Each thread owns a
+*slot* of the workspace, sized for one sample: the im2col columns (K × P, K = C·kh·kw,
+P = Ho·Wo), the column gradient, and the thread's partial weight and bias gradients,
+reduced in a fixed order at the end. The workspace holds one slot per thread (at most n),
+so it serves every batch size and nothing is allocated per call. The contract's
+``conv2d_workspace`` does not know F: the partial gradients have room for
+``filter_cap = max(P, 256)`` filters, and the kernels refuse wider layers with a clear error.
 """
 import numpy as np
 
-from .numpy_conv import conv2d_out_shape
+from .._threads import default_num_threads
 
-CHUNK = 64  # samples per GEMM: big enough for BLAS to run near its peak, small enough to stay in cache
+MIN_FILTER_CAP = 256  # kernels/_cyconv.pyx uses the same cap
 
 
-def geometry(C, H, W, kh, kw, stride, padding):
-    """(K, P, Ho, Wo, workspace values per sample: cols and Zt, K·P each)"""
-    Ho, Wo = conv2d_out_shape(H, W, kh, kw, stride, padding)
+def filter_cap(P):
+    """Most filters a slot's partial-gradient regions hold"""
+    return max(P, MIN_FILTER_CAP)
+
+
+def slot(C, kh, kw, Ho, Wo):
+    """(K, P, values per slot, filter cap) of the numba layout: cols, dcols (K·P each), dWp (Fc·K), dbp (Fc)"""
     K, P = C * kh * kw, Ho * Wo
-    return K, P, Ho, Wo, 2 * K * P
+    fc = filter_cap(P)
+    return K, P, 2 * K * P + fc * K + fc, fc
 
 
-def workspace(n, C, H, W, kh, kw, stride, padding, dtype):
-    """Flat scratch of min(n, CHUNK) samples' cols and Zt blocks"""
+def workspace(n, slot_values, dtype):
+    """Flat zeros holding one slot per thread (at most n)"""
     if n < 1:
         raise ValueError(f"conv2d_workspace needs n ≥ 1 samples, got {n}")
-    per_sample = geometry(C, H, W, kh, kw, stride, padding)[4]
-    return np.empty(min(n, CHUNK) * per_sample, dtype=dtype)
+    return np.zeros(max(1, min(n, default_num_threads())) * slot_values, dtype=dtype)
 
 
-def chunk_size(ws, dtype, per_sample):
-    """Samples per chunk that ``ws`` can hold (refuses a workspace that does not fit one sample)."""
+def slots(ws, dtype, slot_values):
+    """Slots that ``ws`` holds (refuses a workspace of the wrong dtype or too small for one slot)"""
     if ws.dtype != dtype or ws.ndim != 1 or not ws.flags.c_contiguous:
         raise ValueError(f"ws must be a flat C-contiguous {np.dtype(dtype).name} array from conv2d_workspace, "
                          f"got {ws.dtype} with shape {ws.shape}")
-    g = ws.size // per_sample
-    if g < 1:
-        raise ValueError(f"ws holds {ws.size} values, one sample needs {per_sample}: allocate it with "
-                         f"conv2d_workspace for this layer")
-    return g
+    if ws.size < slot_values:
+        raise ValueError(f"ws holds {ws.size} values, one thread needs {slot_values}: allocate it with "
+                         f"conv2d_workspace for this layer's input shape, kernel, stride and padding")
+    return ws.size // slot_values

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _cykernels as _ck
 from .. import _cyconv as _cc
-from .._threads import default_num_threads
+from . import _conv_plan as plan
 from .numpy_conv import check_dropout, conv2d_out_shape  # noqa: F401
 
 _EMPTY = {np.dtype(np.float32): np.zeros((1, 1, 1, 1), np.float32),
@@ -19,10 +19,7 @@ _EMPTY = {np.dtype(np.float32): np.zeros((1, 1, 1, 1), np.float32),
 def conv2d_workspace(n, C, H, W, kh, kw, stride, padding, dtype):
     """One slot per thread (at most n): im2col buffers and the thread's partial gradients"""
     Ho, Wo = conv2d_out_shape(H, W, kh, kw, stride, padding)
-    if n < 1:
-        raise ValueError(f"conv2d_workspace needs n ≥ 1 samples, got {n}")
-    slots = max(1, min(n, default_num_threads()))
-    return np.zeros(slots * _cc.slot_size(C, kh, kw, Ho, Wo), dtype=dtype)
+    return plan.workspace(n, _cc.slot_size(C, kh, kw, Ho, Wo), dtype)
 
 
 def conv2d_forward(X, Wt, b, A, act, k, alpha, stride, padding, ws):

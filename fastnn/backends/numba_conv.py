@@ -1,12 +1,14 @@
-"""Numba CNN kernels: im2col GEMMs on scipy's BLAS, everything around them in ``prange`` loops.
+"""Numba CNN kernels: per-thread sample ranges, per-sample im2col products in compiled loops.
 
-A convolution runs over chunks of samples (``_conv_plan``): a parallel im2col into the
-workspace, one BLAS GEMM per chunk (``numba_backend._matmul``), and one parallel pass that
-adds the bias, applies the activation and writes the result in NCHW order. The backward
-gathers the delta into filter-major order, takes dW (and the column gradient) from BLAS and
-scatters the columns back into dX in parallel over samples (each sample owns its slice of
-dX: no races). Max-pool runs over (sample, channel) planes. Contract: ``numpy_conv``.
+Each thread takes a contiguous range of samples and one workspace slot (``_conv_plan``):
+per sample an im2col into its slot, then the product with the filters written straight into
+the sample's NCHW output (bias first, activation while the row is in cache); the backward
+accumulates the thread's weight and bias gradients in its slot and writes the sample's input
+gradient through col2im. The products are plain loops that LLVM vectorises: at these sizes
+(a sample's product is a few hundred thousand multiply-adds) calling BLAS from every thread
+costs more in call overhead and thread contention than it saves. Contract: ``numpy_conv``.
 """
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -16,151 +18,195 @@ from .numpy_conv import (check_backward, check_dropout, check_forward, check_poo
                          conv2d_out_shape)
 
 
-@njit(parallel=True, fastmath=FASTMATH)
-def _im2col(X, s0, cols, kh, kw, stride, pad, Ho, Wo):
-    """cols[(c,p,q), s·P + i·Wo + j] := X̃[s0 + s, c, i·stride + p, j·stride + q] (0 in the padding)"""
+@njit(fastmath=FASTMATH, inline="always")
+def _im2col(X, s, cols, kh, kw, stride, pad, Ho, Wo):
+    """cols[(c,p,q), i·Wo + j] := X̃[s, c, i·stride + p, j·stride + q] (0 in the padding)"""
     C, H, W = X.shape[1], X.shape[2], X.shape[3]
-    P = Ho * Wo
-    g = cols.shape[1] // P
-    for s in prange(g):
+    if stride == 1 and pad == 0:  # every window inside the image: plain row copies
         for c in range(C):
             for p in range(kh):
                 for q in range(kw):
                     r = (c * kh + p) * kw + q
                     for i in range(Ho):
-                        h = i * stride + p - pad
-                        base = s * P + i * Wo
-                        if h < 0 or h >= H:
-                            for j in range(Wo):
-                                cols[r, base + j] = 0
-                            continue
+                        src, dst = X[s, c, i + p], cols[r]
                         for j in range(Wo):
-                            w = j * stride + q - pad
-                            cols[r, base + j] = X[s0 + s, c, h, w] if 0 <= w < W else 0
+                            dst[i * Wo + j] = src[j + q]
+        return
+    for c in range(C):
+        for p in range(kh):
+            for q in range(kw):
+                r = (c * kh + p) * kw + q
+                for i in range(Ho):
+                    h = i * stride + p - pad
+                    for j in range(Wo):
+                        w = j * stride + q - pad
+                        inside = 0 <= h < H and 0 <= w < W
+                        cols[r, i * Wo + j] = X[s, c, h, w] if inside else 0
 
 
-@njit(parallel=True, fastmath=FASTMATH)
-def _col2im(cols, dX, s0, kh, kw, stride, pad, Ho, Wo):
-    """dX[s0 + s] := Σ of the column gradient over every window position that read each pixel"""
+@njit(fastmath=FASTMATH, inline="always")
+def _col2im(cols, dX, s, kh, kw, stride, pad, Ho, Wo):
+    """dX[s] := Σ of the column gradient over every window position that read each pixel"""
     C, H, W = dX.shape[1], dX.shape[2], dX.shape[3]
-    P = Ho * Wo
-    g = cols.shape[1] // P
-    for s in prange(g):
-        dX[s0 + s] = 0
+    dX[s] = 0
+    if stride == 1 and pad == 0:
         for c in range(C):
             for p in range(kh):
                 for q in range(kw):
                     r = (c * kh + p) * kw + q
                     for i in range(Ho):
-                        h = i * stride + p - pad
-                        if h < 0 or h >= H:
-                            continue
-                        base = s * P + i * Wo
+                        src, dst = cols[r], dX[s, c, i + p]
+                        for j in range(Wo):
+                            dst[j + q] += src[i * Wo + j]
+        return
+    for c in range(C):
+        for p in range(kh):
+            for q in range(kw):
+                r = (c * kh + p) * kw + q
+                for i in range(Ho):
+                    h = i * stride + p - pad
+                    if 0 <= h < H:
                         for j in range(Wo):
                             w = j * stride + q - pad
                             if 0 <= w < W:
-                                dX[s0 + s, c, h, w] += cols[r, base + j]
+                                dX[s, c, h, w] += cols[r, i * Wo + j]
+
+
+@njit(fastmath=FASTMATH, inline="always")
+def _product(L, R, out, b, has_bias):
+    """out := L·R (+ b per row of out): rows in blocks of four, so each load of R feeds four updates"""
+    M, K = L.shape
+    N = R.shape[1]
+    for i0 in range(0, M, 4):
+        m = min(4, M - i0)
+        for i in range(i0, i0 + m):
+            bias = b[i] if has_bias else 0.0
+            for j in range(N):
+                out[i, j] = bias
+        if m == 4:
+            o0, o1, o2, o3 = out[i0], out[i0 + 1], out[i0 + 2], out[i0 + 3]
+            for r in range(K):
+                w0, w1, w2, w3 = L[i0, r], L[i0 + 1, r], L[i0 + 2, r], L[i0 + 3, r]
+                c = R[r]
+                for j in range(N):
+                    v = c[j]
+                    o0[j] += w0 * v
+                    o1[j] += w1 * v
+                    o2[j] += w2 * v
+                    o3[j] += w3 * v
+        else:
+            for i in range(i0, i0 + m):
+                o = out[i]
+                for r in range(K):
+                    w = L[i, r]
+                    c = R[r]
+                    for j in range(N):
+                        o[j] += w * c[j]
 
 
 @njit(parallel=True, fastmath=FASTMATH)
-def _bias_activate_scatter(Zt, b, has_bias, A3, s0, f0, act, k, alpha):
-    """A3[s0 + s, f0 + f, :] := f(Zt[f, s·P:(s+1)·P] + b[f0 + f])"""
-    fb, P = Zt.shape[0], A3.shape[2]
-    g = Zt.shape[1] // P
-    for s in prange(g):
-        for f in range(fb):
-            bias = b[f0 + f] if has_bias else 0.0
-            for p in range(P):
-                A3[s0 + s, f0 + f, p] = activate(Zt[f, s * P + p] + bias, act, k, alpha)
+def _forward(X, W2, b, has_bias, A3, act, k, alpha, kh, kw, stride, pad, Ho, Wo, ws, slot, nt):
+    """A3[s] := f(W2·im2col(X[s]) + b), each thread over its own range of samples"""
+    n, (F, K), P = X.shape[0], W2.shape, Ho * Wo
+    for t in prange(nt):
+        cols = ws[t * slot:t * slot + K * P].reshape((K, P))
+        for s in range(t * n // nt, (t + 1) * n // nt):
+            _im2col(X, s, cols, kh, kw, stride, pad, Ho, Wo)
+            _product(W2, cols, A3[s], b, has_bias)
+            for f in range(F):
+                row = A3[s, f]
+                for j in range(P):
+                    row[j] = activate(row[j], act, k, alpha)
 
 
 @njit(parallel=True, fastmath=FASTMATH)
-def _gather(D3, s0, f0, Zt):
-    """Zt[f, s·P + p] := D3[s0 + s, f0 + f, p]"""
-    fb, P = Zt.shape[0], D3.shape[2]
-    g = Zt.shape[1] // P
-    for s in prange(g):
-        for f in range(fb):
-            for p in range(P):
-                Zt[f, s * P + p] = D3[s0 + s, f0 + f, p]
+def _backward(X, W2, D3, dW2, db, has_bias, dX, has_dx, kh, kw, stride, pad, Ho, Wo, ws, slot, nt, accumulate):
+    """per thread: dWp += D3[s]·im2col(X[s])ᵀ, dbp += Σ D3[s], dX[s] := col2im(W2ᵀ·D3[s]); then dW := Σ dWp"""
+    n, (F, K), P = X.shape[0], W2.shape, Ho * Wo
+    for t in prange(nt):
+        base = t * slot
+        cols = ws[base:base + K * P].reshape((K, P))
+        dcols = ws[base + K * P:base + 2 * K * P].reshape((K, P))
+        dWp = ws[base + 2 * K * P:base + 2 * K * P + F * K].reshape((F, K))
+        dbp = ws[base + 2 * K * P + F * K:base + 2 * K * P + F * K + F]
+        dWp[:] = 0
+        dbp[:] = 0
+        for s in range(t * n // nt, (t + 1) * n // nt):
+            _im2col(X, s, cols, kh, kw, stride, pad, Ho, Wo)
+            for f in range(F):
+                d = D3[s, f]
+                for r0 in range(0, K - 3, 4):  # four dot products share each load of d
+                    c0, c1, c2, c3 = cols[r0], cols[r0 + 1], cols[r0 + 2], cols[r0 + 3]
+                    a0 = a1 = a2 = a3 = 0.0
+                    for j in range(P):
+                        v = d[j]
+                        a0 += v * c0[j]
+                        a1 += v * c1[j]
+                        a2 += v * c2[j]
+                        a3 += v * c3[j]
+                    dWp[f, r0] += a0
+                    dWp[f, r0 + 1] += a1
+                    dWp[f, r0 + 2] += a2
+                    dWp[f, r0 + 3] += a3
+                for r in range(K - K % 4, K):
+                    acc = 0.0
+                    for j in range(P):
+                        acc += d[j] * cols[r, j]
+                    dWp[f, r] += acc
+                if has_bias:
+                    acc = 0.0
+                    for j in range(P):
+                        acc += d[j]
+                    dbp[f] += acc
+            if has_dx:
+                _product(W2.T, D3[s], dcols, dbp, False)
+                _col2im(dcols, dX, s, kh, kw, stride, pad, Ho, Wo)
+    for f in range(F):  # the threads' partial sums, in a fixed order
+        for r in range(K):
+            acc = dW2[f, r] if accumulate else 0.0
+            for t in range(nt):
+                acc += ws[t * slot + 2 * K * P + f * K + r]
+            dW2[f, r] = acc
+        if has_bias:
+            acc = db[f] if accumulate else 0.0
+            for t in range(nt):
+                acc += ws[t * slot + 2 * K * P + F * K + f]
+            db[f] = acc
 
 
-@njit(fastmath=FASTMATH)
-def _row_sums(Zt, out, f0, add):
-    """out[f0 + f] := Σ_j Zt[f, j] (+ out[f0 + f] if add)"""
-    for f in range(Zt.shape[0]):
-        s = 0.0
-        for j in range(Zt.shape[1]):
-            s += Zt[f, j]
-        out[f0 + f] = s + (out[f0 + f] if add else 0.0)
-
-
-def _matmul(L, R, C, alpha=1.0, beta=0.0):
-    """C := alpha·L·R + beta·C on scipy's BLAS (numba_backend's GEMM; imported here at call time
-    because numba_backend re-exports this module)"""
-    from .numba_backend import _matmul as gemm
-
-    gemm(L, R, C, alpha, beta)
-
-
-def _blocks(n, g, F, K):
-    """(s0, samples, f0, filters) of every chunk × filter block"""
-    fb = min(F, K)
-    for s0 in range(0, n, g):
-        yield s0, min(g, n - s0), [(f0, min(fb, F - f0)) for f0 in range(0, F, fb)]
-
-
-def _views(ws, K, P, g, gc, fbc):
-    """cols (K, gc·P) and Zt (fbc, gc·P): contiguous views at the workspace's two regions"""
-    return ws[:K * gc * P].reshape(K, gc * P), ws[K * g * P:K * g * P + fbc * gc * P].reshape(fbc, gc * P)
+def _plan(X, Wt, Ho, Wo, ws):
+    """(K, P, slot, threads): one workspace slot per thread, at most n threads"""
+    C, kh, kw = X.shape[1], Wt.shape[2], Wt.shape[3]
+    K, P, slot, f_cap = plan.slot(C, kh, kw, Ho, Wo)
+    if Wt.shape[0] > f_cap:
+        raise ValueError(f"the compiled conv2d kernels take at most {f_cap} filters for this shape, got {Wt.shape[0]}")
+    slots = plan.slots(ws, X.dtype, slot)
+    return K, P, slot, max(1, min(slots, numba.get_num_threads(), X.shape[0]))
 
 
 def conv2d_workspace(n, C, H, W, kh, kw, stride, padding, dtype):
-    """Flat scratch for the im2col columns and the filter-major products of one chunk of samples"""
-    return plan.workspace(n, C, H, W, kh, kw, stride, padding, dtype)
+    """One slot per thread (at most n): im2col columns, their gradient and the thread's partial gradients"""
+    Ho, Wo = conv2d_out_shape(H, W, kh, kw, stride, padding)
+    return plan.workspace(n, plan.slot(C, kh, kw, Ho, Wo)[2], dtype)
 
 
 def conv2d_forward(X, Wt, b, A, act, k, alpha, stride, padding, ws):
     """A := f(conv(X, Wt) + b)"""
     n, C, H, W, F, kh, kw, Ho, Wo = check_forward(X, Wt, b, A, stride, padding)
-    K, P, _, _, per_sample = plan.geometry(C, H, W, kh, kw, stride, padding)
-    g = plan.chunk_size(ws, X.dtype, per_sample)
-    W2, A3 = Wt.reshape(F, K), A.reshape(n, F, P)
+    K, P, slot, nt = _plan(X, Wt, Ho, Wo, ws)
     has_bias = b is not None
-    b = b if has_bias else ws[:1]  # never read
-    for s0, gc, fblocks in _blocks(n, g, F, K):
-        cols = _views(ws, K, P, g, gc, 0)[0]
-        _im2col(X, s0, cols, kh, kw, stride, padding, Ho, Wo)
-        for f0, fbc in fblocks:
-            Zt = _views(ws, K, P, g, gc, fbc)[1]
-            _matmul(W2[f0:f0 + fbc], cols, Zt)
-            _bias_activate_scatter(Zt, b, has_bias, A3, s0, f0, act, k, alpha)
+    _forward(X, Wt.reshape(F, K), b if has_bias else ws[:1], has_bias, A.reshape(n, F, P), act, k, alpha,
+             kh, kw, stride, padding, Ho, Wo, ws, slot, nt)
 
 
 def conv2d_backward(X, Wt, D, dW, db, dX, stride, padding, ws, accumulate=False):
     """dW := Σ D·window(X); db := Σ D; dX := col2im(Wtᵀ·D) (dW, db added to with accumulate)"""
     n, C, H, W, F, kh, kw, Ho, Wo = check_backward(X, Wt, D, dW, db, dX, stride, padding)
-    K, P, _, _, per_sample = plan.geometry(C, H, W, kh, kw, stride, padding)
-    g = plan.chunk_size(ws, X.dtype, per_sample)
-    W2, dW2, D3 = Wt.reshape(F, K), dW.reshape(F, K), D.reshape(n, F, P)
-    for s0, gc, fblocks in _blocks(n, g, F, K):
-        add = accumulate or s0 > 0
-        cols = _views(ws, K, P, g, gc, 0)[0]
-        _im2col(X, s0, cols, kh, kw, stride, padding, Ho, Wo)
-        for f0, fbc in fblocks:
-            Zt = _views(ws, K, P, g, gc, fbc)[1]
-            _gather(D3, s0, f0, Zt)
-            _matmul(Zt, cols.T, dW2[f0:f0 + fbc], 1.0, 1.0 if add else 0.0)
-            if db is not None:
-                _row_sums(Zt, db, f0, add)
-        if dX is None:
-            continue
-        for m, (f0, fbc) in enumerate(fblocks):  # the columns are no longer needed: cols := Wtᵀ·D
-            Zt = _views(ws, K, P, g, gc, fbc)[1]
-            if len(fblocks) > 1:
-                _gather(D3, s0, f0, Zt)
-            _matmul(W2[f0:f0 + fbc].T, Zt, cols, 1.0, 1.0 if m > 0 else 0.0)
-        _col2im(cols, dX, s0, kh, kw, stride, padding, Ho, Wo)
+    K, P, slot, nt = _plan(X, Wt, Ho, Wo, ws)
+    has_bias, has_dx = db is not None, dX is not None
+    _backward(X, Wt.reshape(F, K), D.reshape(n, F, P), dW.reshape(F, K), db if has_bias else ws[:1], has_bias,
+              dX if has_dx else X, has_dx,  # X stands in for a missing dX: never written
+              kh, kw, stride, padding, Ho, Wo, ws, slot, nt, accumulate)
 
 
 @njit(parallel=True, fastmath=FASTMATH)
@@ -174,8 +220,9 @@ def _maxpool(X3, Y3, I3, size, W):
                 for r in range(r0, r0 + size):
                     for c in range(c0, c0 + size):
                         v = X3[pl, r, c]
-                        if v > best or (np.isnan(v) and not np.isnan(best)):
-                            best, at = v, r * W + c
+                        take = (v > best) | ((v != v) & (best == best))  # bitwise: selects, no branches
+                        best = v if take else best
+                        at = r * W + c if take else at
                 Y3[pl, i, j] = best
                 I3[pl, i, j] = at
 
