@@ -347,3 +347,17 @@ def test_train_cnn_example(tmp_path):
     assert "test accuracy" in proc.stdout and "total 21840 parameters" in proc.stdout
     assert_pngs(out, "cnn_filters.png", "cnn_feature_maps.png")
     assert (out / "course_cnn.npz").is_file()
+
+
+def test_one_hot_targets_train_like_labels_and_the_model_pickles():
+    import pickle
+
+    X, y = _data(12)
+    a, b = small_net(), small_net()
+    a.fit(X, y, iterations=2, lr=0.05, batch_size=4, seed=0, progress=False)
+    b.fit(X, np.eye(3)[y], iterations=2, lr=0.05, batch_size=4, seed=0, progress=False)
+    np.testing.assert_array_equal(a.params, b.params)
+    c = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(c.predict_proba(X), a.predict_proba(X))
+    with pytest.raises(ValueError, match="labels must be in 0..2"):
+        a.fit(X, y + 3, iterations=1, progress=False)
