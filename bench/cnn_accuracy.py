@@ -1,8 +1,9 @@
 """Accuracy check of W8's network (PERFORMANCE.md / issue 13): the course's CNN trained by fastnn
-and by PyTorch from the same initial parameters, Adam lr 1e-3, batch 64, on Fashion-MNIST
-(60,000 training images, Debian's files), test accuracy after each epoch.
+and by PyTorch from the same initial parameters and batch order, batch 64, on Fashion-MNIST
+(60,000 training images, Debian's files), test accuracy after each epoch. Default Adam lr 1e-3
+with ReLU (W8); E1/E2's other settings: --optimizer sgd --lr 0.01 --momentum 0.5 [--activation tanh].
 
-    flock /tmp/fastnn-bench.lock python bench/cnn_accuracy.py --epochs 2
+    flock /tmp/fastnn-bench.lock python bench/cnn_accuracy.py --epochs 10
 """
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--n-train", type=int, default=None, help="cap the training set (default: all)")
     ap.add_argument("--impls", nargs="+", default=["fastnn", "torch"])
+    ap.add_argument("--activation", default="relu", choices=["relu", "tanh"])
+    ap.add_argument("--optimizer", default="adam", choices=["adam", "sgd"], help="sgd: with --momentum")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--momentum", type=float, default=0.5)
     args = ap.parse_args(argv)
 
     import fastnn
@@ -41,14 +46,17 @@ def main(argv=None):
     for impl in args.impls:
         accs, t0 = [], time.perf_counter()
         if impl == "fastnn":
-            model = cnn_workloads.fastnn_model(params)
+            model = cnn_workloads.fastnn_model(params, activation=args.activation)
+            opt = dict(optimizer="adam") if args.optimizer == "adam" else dict(optimizer="momentum",
+                                                                                momentum=args.momentum)
             for order in orders:
-                model.fit(X[order], y[order], epochs=1, lr=1e-3, batch_size=64, optimizer="adam", shuffle=False,
-                          seed=len(accs), progress=False)
+                model.fit(X[order], y[order], epochs=1, lr=args.lr, batch_size=64, shuffle=False, seed=len(accs),
+                          progress=False, **opt)
                 accs.append(model.score(Xt, yt))
         else:
-            torch, net = cnn_workloads._torch_net(params)
-            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+            torch, net = cnn_workloads._torch_net(params, args.activation)
+            opt = torch.optim.Adam(net.parameters(), lr=args.lr) if args.optimizer == "adam" else \
+                torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
             Xtt, ytt = torch.as_tensor(X), torch.as_tensor(y)
             for order in orders:
                 net.train()

@@ -51,10 +51,10 @@ def make_w9(dtype=np.float32, n=W9_N, seed=SEED):
 
 
 # ---------------------------------------------------------------- fastnn
-def fastnn_model(params, backend="auto"):
+def fastnn_model(params, backend="auto", activation="relu"):
     import fastnn
 
-    model = fastnn.models.course_cnn("relu", seed=0, backend=backend, dtype=params["conv1.W"].dtype)
+    model = fastnn.models.course_cnn(activation, seed=0, backend=backend, dtype=params["conv1.W"].dtype)
     for name, value in params.items():
         model.parameters[name][...] = value
     return model
@@ -69,11 +69,12 @@ def fastnn_w8(X, y, params, order, lr, batch_size, backend="auto"):
 
 
 # ---------------------------------------------------------------- PyTorch
-def _torch_net(params):
+def _torch_net(params, activation="relu"):
     from .torch_impl import _torch
 
     torch = _torch()
     nn, F = torch.nn, torch.nn.functional
+    f = {"relu": F.relu, "tanh": torch.tanh}[activation]
 
     class Net(nn.Module):
         def __init__(self):
@@ -83,9 +84,9 @@ def _torch_net(params):
             self.drop = nn.Dropout(0.5)
 
         def forward(self, x):
-            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-            x = self.drop(F.relu(self.fc1(x.flatten(1))))
+            x = F.max_pool2d(f(self.conv1(x)), 2)
+            x = F.max_pool2d(f(self.conv2(x)), 2)
+            x = self.drop(f(self.fc1(x.flatten(1))))
             return F.log_softmax(self.fc2(x), dim=1)
 
     net = Net()
