@@ -219,6 +219,8 @@ class Sequential(Model):
         from ..engines.cnn import CNNEngine
 
         seed = cfg.seed if cfg.seed is not None else self.seed
+        if isinstance(seed, np.random.Generator):  # a model seeded with a Generator: draw the dropout seed
+            seed = int(seed.integers(1 << 62))
         return CNNEngine(self, self.parameters, optimizer, X, Y, labels, batch, cfg.reduction == "mean",
                          dropout_seed=seed)
 
