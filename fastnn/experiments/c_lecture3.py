@@ -17,9 +17,36 @@ from ._common import (BASIC_FIGURES, EXTRA_FIGURES, LECTURE3_BASE, best_index, d
 from .registry import experiment
 
 REFERENCE_N = 60000
-# the base setting, as data in every experiment's defaults (all overridable)
-BASE = dict(LECTURE3_BASE, iterations=200, dashboards="all", tsne_samples=500, gif_frames=40)
+# the base setting, as data in every experiment's defaults (all overridable); lr_scale="auto"
+# gives reference-matched step sizes (see lr_scale below), a number multiplies every rate by it
+BASE = dict(LECTURE3_BASE, iterations=200, dashboards="all", tsne_samples=500, gif_frames=40, lr_scale="auto")
 DASHBOARDS = ("all", "best", "none")
+
+
+# ---------------------------------------------------------------------------- step sizes
+def resolve_lr_scale(value, n, reduction="sum", reference_n=REFERENCE_N) -> float:
+    """The factor every learning rate of a C run is multiplied by.
+
+    With lr·Σ (reduction="sum") a step on N images is N/reference_n as long as the course's
+    on reference_n, so ``"auto"`` (the default) returns reference_n / N: each step then moves
+    the weights as far as the course's did. With reduction="mean" the step does not depend on
+    N and "auto" is 1. A positive number is used as given (``--set lr_scale=1``: the raw rates)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return float(reference_n) / int(n) if reduction == "sum" else 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"lr_scale must be 'auto' or a positive number (1 = the spec's raw rates), got {value!r}")
+    return float(value)
+
+
+def lr_scale(ctx) -> float:
+    """resolve_lr_scale for this experiment's parameters and training-set size (cached on ctx)."""
+    if getattr(ctx, "_lr_scale", None) is None:
+        n = len(ctx.load_data()[0])
+        ctx._lr_scale = resolve_lr_scale(ctx.params.get("lr_scale", "auto"), n, ctx.params.get("reduction", "sum"))
+        ctx.meta["lr_scale"] = {"factor": ctx._lr_scale, "n_train": n, "reference_n": REFERENCE_N,
+                                "mode": "auto" if str(ctx.params.get("lr_scale", "auto")).lower() == "auto"
+                                else "given"}
+    return ctx._lr_scale
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -28,7 +55,8 @@ def _kwargs(ctx, name, config, figures):
     return dict(name=name, config=config, dataset=p["dataset"], n_train=p.get("n_train"), n_test=p.get("n_test"),
                 seed=p["seed"], backend=p["backend"], iterations=p["iterations"], out_dir=str(ctx.out_dir / "runs"),
                 figures=tuple(figures), class_names=ctx.class_names,
-                cache_dir=None if ctx.cache_dir is None else str(ctx.cache_dir), origin=f"{ctx.id}/{name}")
+                cache_dir=None if ctx.cache_dir is None else str(ctx.cache_dir), origin=f"{ctx.id}/{name}",
+                refresh=getattr(ctx, "refresh", None))
 
 
 def _base_config(ctx, **changes):
@@ -61,18 +89,24 @@ def sweep(ctx, variants, *, extras="best", desc=None):
         extra = {"figure_time": r["figure_time"]}
         if r.get("reused_from"):
             extra["reused_from"] = r["reused_from"]
+        if r.get("resumed"):
+            extra["resumed"] = True
         ctx.add_run(r["name"], m, history=h, params=r["config"], figures=r["figures"], extra=extra,
                     curves={"update_magnitude": r.get("update_magnitude") or []})
         acc = lambda v: "—" if v is None else f"{v:.2%}"  # noqa: E731
         msg = f" — {h.message}" if h.stopped else ""
+        if r.get("resumed"):
+            msg += " (finished by an earlier invocation: not trained again; --force retrains)"
         if r.get("reused_from"):
             msg += f" (same run as {r['reused_from']}: not trained again)"
             ctx.note(f"{r['name']}: the same run as {r['reused_from']} (identical settings, data, seed and "
-                     f"threads), trained once in this invocation and reused.")
+                     f"threads), trained once and reused.")
         ctx.log(f"{r['name']}: train {acc(m['train_accuracy'])}, test {acc(m['test_accuracy'])}, "
                 f"loss {m['final_loss'] if m['final_loss'] is None else round(m['final_loss'], 5)} "
                 f"({r['wall_time']:.1f} s, {h.params.get('engine')}){msg}")
 
+    scale = lr_scale(ctx)
+    variants = [(n, dict(c, lr_scale=scale)) for n, c in variants]
     results = ctx.map(train_mnist, [_kwargs(ctx, n, c, basic) for n, c in variants], on_result=on_result,
                       desc=desc or f"{ctx.id} runs")
     ctx.order_runs([n for n, _ in variants])
@@ -158,13 +192,30 @@ def _findings(ctx, results):
                      f"setting that differs never came into play.")
         else:
             seen[key] = r["name"]
+    _scale_note(ctx)
+
+
+def _scale_note(ctx):
+    """What lr·Σ and the step-size factor mean for this dataset size."""
     n = len(ctx.load_data()[0])
-    if ctx.params.get("reduction", "sum") == "sum" and n != REFERENCE_N:
+    scale = lr_scale(ctx)
+    if ctx.params.get("reduction", "sum") != "sum" or (n == REFERENCE_N and scale == 1.0):
+        return
+    if scale == 1.0:
         ctx.note(f"lr·Σ: gradients are summed over the N = {n} training images (reduction='sum'), as in the "
-                 f"original notebooks, and the learning rates are the spec's, which were chosen for N = {REFERENCE_N}. "
-                 f"With fewer samples the summed gradient is smaller (≈ {n / REFERENCE_N:.1%} of it), so a step "
-                 f"moves the weights less and a run behaves like one with a proportionally smaller learning rate: "
-                 f"expect lower accuracies after the same number of iterations than the reference numbers (which are for full MNIST).")
+                 f"original notebooks, and the learning rates are the spec's raw rates (lr_scale=1), chosen for "
+                 f"N = {REFERENCE_N}. The summed gradient is ≈ {n / REFERENCE_N:.1%} of the course's, so each step "
+                 f"moves the weights that much less: expect lower accuracies than the reference numbers. The "
+                 f"default (lr_scale='auto') multiplies the rates by {REFERENCE_N}/N to match the course's steps.")
+    elif ctx.meta.get("lr_scale", {}).get("mode") == "auto":
+        ctx.note(f"lr·Σ with reference-matched step sizes: gradients are summed over the N = {n} training images "
+                 f"(reduction='sum') as in the original notebooks, whose rates were chosen for N = {REFERENCE_N}. "
+                 f"Every learning rate (the names show the spec's rates) is multiplied by {REFERENCE_N}/{n} = "
+                 f"{scale:.4g}, so each step moves the weights as far as the course's did. "
+                 f"--set lr_scale=1 gives the raw rates.")
+    else:
+        ctx.note(f"lr·Σ: gradients are summed over the N = {n} training images; every learning rate is multiplied "
+                 f"by lr_scale = {scale:.4g} as given (reference-matched would be {REFERENCE_N / n:.4g}).")
 
 
 def _new_figure(figsize):
@@ -438,7 +489,7 @@ def c10_cosine(ctx):
     results = sweep(ctx, variants)
     _curves_and_bars(ctx, results, "C10: learning-rate schedules", metrics=("loss", "accuracy", "lr"))
     for r in results:
-        ctx.note(f"{r['name']}: Σ lr_t over the run = {float(np.sum(r['history'].lr)):.4g}, final train accuracy "
+        ctx.note(f"{r['name']}: Σ lr_t over the run (rates as applied) = {float(np.sum(r['history'].lr)):.4g}, final train accuracy "
                  f"{_pct(r['metrics']['train_accuracy'])}.")
     ctx.note("While the steps are small, full-batch gradient descent follows the gradient flow and where it ends "
              "depends mostly on Σ lr_t, not on how the rate is spread over the iterations: compare the cosine runs "

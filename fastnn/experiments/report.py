@@ -50,35 +50,19 @@ def write_atomic(path, text: str):
 
 
 def load_manifest(out_dir) -> dict:
-    """The manifest of ``out_dir`` (an empty one when there is none or it is unreadable)."""
-    path = Path(out_dir) / MANIFEST
-    empty = {"schema": MANIFEST_SCHEMA, "header": {}, "sections": {}}
-    if not path.exists():
-        return empty
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return empty
-    if not isinstance(data, dict) or not isinstance(data.get("sections"), dict):
-        return empty
-    data.setdefault("header", {})
-    data["schema"] = MANIFEST_SCHEMA
-    return data
+    """The manifest of ``out_dir`` (empty when there is none; rebuilt from the runs' metrics
+    JSON when report.json is damaged — see manifest.py)."""
+    from . import manifest
+
+    return manifest.load(out_dir)
 
 
 def update(out_dir, sections=(), header=None) -> Path:
     """Merge ``sections`` (replacing those with the same id) into the manifest, then
-    rewrite report.json and index.html. Returns the index path."""
-    out_dir = Path(out_dir)
-    manifest = load_manifest(out_dir)
-    for sec in sections:
-        manifest["sections"][sec["id"]] = sec
-    if header:
-        manifest["header"] = dict(header)
-    manifest["updated"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False, allow_nan=False,
-                                                default=str))
-    return write_atomic(out_dir / INDEX, render(manifest))
+    rewrite report.json and index.html, under the folder's lock. Returns the index path."""
+    from . import manifest
+
+    return manifest.update(out_dir, sections, header, render=render)
 
 
 def rebuild(out_dir) -> Path:

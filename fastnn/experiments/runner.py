@@ -8,10 +8,17 @@ experiment reported while the others go on, Ctrl-C keeping every finished run).
 
 Layout of the output folder ``out``::
 
-    index.html, report.json                  the report and its manifest (see report.py)
+    index.html, report.json                  the report and its manifest (see report.py, manifest.py)
     <ID>/*.png, *.gif                        experiment-level figures
     <ID>/runs/<run>.json                     one metrics JSON per run (metrics_schema.py)
     <ID>/runs/<run>.<figure>.png             per-run dashboards
+    .fastnn-runs/<key>.pkl                   every finished training run (section C), keyed by its
+                                             settings: a rerun (e.g. after Ctrl-C) does not train it
+                                             again unless force=True (``--force``); delete to free space
+    .report.lock                             taken while report.json is updated
+
+An experiment writes into a staging folder that replaces ``<ID>/`` only when it finished
+(or when there was no good previous result): a rerun that fails keeps the previous figures.
 """
 from __future__ import annotations
 
@@ -41,6 +48,13 @@ log = logging.getLogger("fastnn.experiments")
 DEFAULT_DATASET = "mnist-5k"
 MNIST_DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "digits")
 DEFAULT_OUT = "results"
+RUN_CACHE = ".fastnn-runs"
+#: parameters every experiment takes besides its defaults (MNIST-format ones also take DATA_KEYS)
+GENERIC_KEYS = ("seed", "backend", "threads")
+DATA_KEYS = ("dataset", "n_train", "n_test")
+#: upper bounds of counts a user can set (a typo such as 10**15 is refused, not a MemoryError)
+MAX_COUNTS = {"iterations": 10 ** 6, "relu_iterations": 10 ** 6, "epochs": 10 ** 5, "n_train": 10 ** 8,
+              "n_test": 10 ** 8}
 #: what --quick sets (an explicit --iterations wins)
 QUICK = {"n_train": 500, "iterations": 10, "epochs": 1}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -178,7 +192,9 @@ class Context:
     ``save_figure(..., caption=, run=, featured=, dpi=)``, ``add_run(..., figures=, extra=,
     dataset=, wall_time=, curves=)``, ``attach_figures(name, paths)``, ``order_runs(names)``, ``runs`` (rows
     recorded so far),
-    ``cache_dir`` (a scratch folder for this invocation, or None).
+    ``cache_dir`` (the folder of finished runs, or None), ``refresh`` (--force token or None),
+    ``meta`` (dict stored in the section: "headline", "references", "verdicts", see report.py),
+    ``reference(...)`` and ``verdict(...)`` (fill ``meta``).
     """
 
     def __init__(self, exp, params, root, progress=True):
@@ -191,8 +207,10 @@ class Context:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "runs").mkdir(exist_ok=True)
         self.progress = progress
-        self.cache_dir = None  # a folder kept for one invocation: identical runs are trained once
+        self.cache_dir = None  # finished training runs by settings: identical runs are trained once
+        self.refresh = None  # with --force: an invocation token; cached runs of other invocations are retrained
         self.figures, self.runs, self.notes, self.log_lines = [], [], [], []
+        self.meta = {}  # section-level data for the report: references, verdicts, headline, lr_scale
         self._run_files = set()
 
     # -- options
@@ -370,6 +388,26 @@ class Context:
         """A line of findings shown in the report section."""
         self.notes.append(str(text))
 
+    def reference(self, what, ours, reference, data_note=""):
+        """A figure of the course shown beside fastnn's: ``what`` (e.g. "sigmoid + BCE, train
+        accuracy after 200 iterations"), ``ours`` and ``reference`` (numbers: fractions are
+        shown as %, or text), ``data_note`` the data-set difference (e.g. "mnist-5k, 4,000 images;
+        the course: full MNIST, 60,000")."""
+        self.meta.setdefault("references", []).append(
+            {"what": str(what), "ours": metrics_schema.jsonable(ours), "reference": metrics_schema.jsonable(reference),
+             "data": str(data_note)})
+
+    def verdict(self, claim, holds, evidence=""):
+        """The experiment's finding as a one-line verdict computed from the runs: ``claim``
+        ("He beats U[-1, 1] by ≥ 20 points"), ``holds`` (True/False, None when it cannot be
+        decided, e.g. a run diverged) and ``evidence`` (the numbers behind it)."""
+        self.meta.setdefault("verdicts", []).append(
+            {"claim": str(claim), "holds": None if holds is None else bool(holds), "evidence": str(evidence)})
+
+    def headline(self, text):
+        """The one-line result shown for this experiment in the report's summary table."""
+        self.meta["headline"] = str(text)
+
     def log(self, text):
         """A progress message (logged with the experiment id, kept in the section's log)."""
         line = f"{self.id}: {text}"
@@ -495,15 +533,59 @@ def experiment_params(exp, *, dataset=None, iterations=None, backend=None, seed=
     return params
 
 
-def _clear_outputs(out_dir: Path):
-    """Remove the files a previous run of this experiment wrote (the folder is the experiment's)."""
-    if not out_dir.exists():
-        return
-    for folder in (out_dir, out_dir / "runs"):
-        if folder.is_dir():
-            for p in folder.iterdir():
-                if p.is_file() and p.suffix.lower() in (".png", ".gif", ".json", ".svg", ".txt", ".npz"):
-                    p.unlink()
+def accepted_keys(exp) -> list:
+    """The parameters ``--set`` may give ``exp``: its defaults and the generic ones."""
+    keys = set(exp.defaults) | set(GENERIC_KEYS)
+    if exp.data == "mnist":
+        keys |= set(DATA_KEYS)
+    return sorted(keys)
+
+
+def _check_count(key, value, where):
+    limit = MAX_COUNTS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or int(value) != value \
+            or value < 1:
+        raise ExperimentSetupError(f"{where}{key} must be a positive whole number, got {value!r}")
+    if value > limit:
+        raise ExperimentSetupError(f"{where}{key} = {value:,.0f} is more than fastnn runs ({limit:,}); "
+                                   f"{key} counts training steps/images, so such a value is almost certainly a typo")
+
+
+def check_overrides(experiments, overrides, iterations=None):
+    """Reject ``--set`` keys that none of ``experiments`` takes (typos), empty keys, values of the
+    wrong kind for a numeric default, and absurd counts (ExperimentSetupError naming the keys
+    the experiments take)."""
+    if iterations is not None:
+        _check_count("iterations", iterations, "--")
+    for key, value in (overrides or {}).items():
+        takers = [e for e in experiments if key in accepted_keys(e)]
+        if not takers:
+            keys = sorted(set().union(*(accepted_keys(e) for e in experiments)))
+            ids = ", ".join(e.id for e in experiments)
+            what = "an empty parameter name" if not str(key).strip() else f"unknown parameter {key!r}"
+            raise ExperimentSetupError(f"--set {key}=…: {what} for {ids}; "
+                                       f"{'it takes' if len(experiments) == 1 else 'they take'}: {', '.join(keys)}")
+        if key in MAX_COUNTS and value is not None:
+            _check_count(key, value, "--set ")
+        for e in takers:
+            default = e.defaults.get(key)
+            numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+            if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ExperimentSetupError(f"--set {key}={value!r}: {e.id} takes a number for {key} "
+                                           f"(default {default!r})")
+
+
+def _swap_in(staging: Path, dest: Path):
+    """Replace ``dest`` (an experiment's folder) by ``staging`` (its new outputs)."""
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".fastnn-old-{dest.name}-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)
+    if staging.exists():
+        os.replace(staging, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 class _InterruptFlag:
@@ -532,15 +614,19 @@ class _InterruptFlag:
 
 
 def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, backend=None, seed=None, jobs=1,
-                    quick=False, overrides=None, progress=True, command=None, threads=None) -> RunSummary:
+                    quick=False, overrides=None, progress=True, command=None, threads=None,
+                    force=False) -> RunSummary:
     """Run the experiments named by ``names`` ("C1", "C", "all", …) and update the report.
 
     Raises ValueError for unknown names and ExperimentSetupError for bad options; an
     experiment that raises is recorded (status "failed", traceback in its section) and the
-    others go on. Ctrl-C stops after recording what finished (exit code 130)."""
+    others go on; a failed or interrupted rerun keeps the previous good section and files.
+    Ctrl-C stops after recording what finished (exit code 130). Finished training runs are
+    kept in ``out/.fastnn-runs`` and not trained again by a later invocation unless ``force``."""
     from tqdm.auto import tqdm
 
     experiments = select(names)
+    check_overrides(experiments, overrides, iterations)
     check_dataset(dataset, experiments)
     check_backend(backend)
     if int(jobs) == -1:
@@ -552,7 +638,9 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
     out = prepare_out_dir(out)
     header = make_header(dataset or DEFAULT_DATASET, backend or "auto", jobs, command)
     engines = set()
-    cache_dir = out / f".fastnn-cache-{os.getpid()}"
+    cache_dir = out / RUN_CACHE
+    staging_root = out / f".fastnn-staging-{os.getpid()}"
+    refresh = f"{os.getpid()}-{time.time_ns()}" if force else None
     done_sections = []
     exit_code = EXIT_OK
     interrupted = False
@@ -566,9 +654,10 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                 bar.set_postfix_str(exp.id)
                 params = experiment_params(exp, dataset=dataset, iterations=iterations, backend=backend, seed=seed,
                                            jobs=jobs, quick=quick, overrides=overrides, threads=threads)
-                _clear_outputs(out / exp.id)
-                ctx = Context(exp, params, out, progress=progress)
+                previous = report.load_manifest(out)["sections"].get(exp.id)
+                ctx = Context(exp, params, staging_root, progress=progress)
                 ctx.cache_dir = cache_dir
+                ctx.refresh = refresh
                 started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
                 status, error = "ok", ""
                 t0 = time.perf_counter()
@@ -595,9 +684,21 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                     "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                     "run_time": run_time, "params": metrics_schema.jsonable(params), "header": header,
                     "notes": ctx.notes, "figures": ctx.figures, "runs": ctx.runs, "log": ctx.log_lines,
+                    "meta": metrics_schema.jsonable(ctx.meta),
                 }
                 done_sections.append(section)
-                report.update(out, [section], header)
+                if status != "ok" and previous and previous.get("status") == "ok" and (out / exp.id).is_dir():
+                    # keep the previous good results; say that the rerun did not finish
+                    shutil.rmtree(ctx.out_dir, ignore_errors=True)
+                    kept = dict(previous)
+                    kept["rerun"] = {"status": status, "error": error, "started": started,
+                                     "finished": section["finished"], "runs_finished": len(ctx.runs)}
+                    report.update(out, [kept], header)
+                    log.warning("%s: the rerun %s; the previous results (%s) are kept", exp.id,
+                                "failed" if status == "failed" else "was interrupted", previous.get("started"))
+                else:
+                    _swap_in(ctx.out_dir, out / exp.id)
+                    report.update(out, [section], header)
                 log.info("%s %s in %.1f s (%d runs, %d figures)", exp.id,
                          {"ok": "done", "failed": "FAILED", "interrupted": "interrupted"}[status], run_time,
                          len(ctx.runs), len(ctx.figures))
@@ -607,7 +708,7 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
             interrupted = True
         finally:
             bar.close()
-            shutil.rmtree(cache_dir, ignore_errors=True)
+            shutil.rmtree(staging_root, ignore_errors=True)
     index = out / report.INDEX
     if not index.exists():
         report.update(out, [], header)
