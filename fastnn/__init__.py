@@ -17,6 +17,7 @@ from .history import History
 from .io import ModelFileError, load_model
 from .models import MLP, DeepMLP
 from .training import TrainingDiverged, TrainingInterrupted
+from .diagnostics import Finding, diagnose
 
 __version__ = "0.1.0"
 

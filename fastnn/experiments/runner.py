@@ -335,10 +335,15 @@ class Context:
         return path
 
     def add_run(self, name, metrics, history=None, params=None, figures=(), extra=None, dataset=None,
-                wall_time=None, curves=None):
+                wall_time=None, curves=None, model=None):
         """Record one run: write ``<out_dir>/runs/<name>.json`` (validated against
         metrics_schema) and add a row to the experiment's metrics table. ``figures`` (paths)
-        are this run's figures, listed with it. Returns the JSON path."""
+        are this run's figures, listed with it. With a ``history`` the run is diagnosed
+        (fastnn.diagnose, using ``model`` when given): the findings go to extra["diagnostics"]
+        and under the run in the report. Returns the JSON path."""
+        findings = _diagnose_run(name, history, model, metrics, curves)
+        if findings is not None:
+            extra = dict(extra or {}, diagnostics=findings)
         base = slug(name)
         fname, i = base, 1
         while fname in self._run_files:
@@ -365,7 +370,8 @@ class Context:
         report.write_atomic(path, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False))
         self.runs.append({"name": str(name), "json": self.rel(path), "metrics": record["metrics"],
                           "stopped": record["stopped"], "message": record["message"],
-                          "wall_time": record["wall_time"], "engine": record["engine"], "figures": rel_figs})
+                          "wall_time": record["wall_time"], "engine": record["engine"], "figures": rel_figs,
+                          "diagnostics": findings or []})
         return path
 
     def order_runs(self, names):
@@ -404,6 +410,11 @@ class Context:
         self.meta.setdefault("verdicts", []).append(
             {"claim": str(claim), "holds": None if holds is None else bool(holds), "evidence": str(evidence)})
 
+    def data_note(self, course="full MNIST, 60,000 training images") -> str:
+        """How this experiment's data differs from the course's, for ``reference(..., data_note=)``."""
+        info = self.data_info
+        return f"fastnn: {info['name']}, {info['n_train']:,} training images; the course: {course}"
+
     def headline(self, text):
         """The one-line result shown for this experiment in the report's summary table."""
         self.meta["headline"] = str(text)
@@ -413,6 +424,21 @@ class Context:
         line = f"{self.id}: {text}"
         self.log_lines.append(f"{_dt.datetime.now():%H:%M:%S} {text}")
         log.info(line)
+
+
+def _diagnose_run(name, history, model, metrics, curves):
+    """fastnn.diagnose of a run as JSON-ready dicts (None without a History)."""
+    if history is None or not hasattr(history, "loss"):
+        return None
+    from ..diagnostics import diagnose
+
+    try:
+        found = diagnose(history, model, updates=(curves or {}).get("update_magnitude") or None,
+                         top_class_share=(metrics or {}).get("top_class_share"))
+    except Exception as exc:  # noqa: BLE001 - a diagnosis must not cost the run its record
+        log.warning("%s: no diagnostics (%s: %s)", name, type(exc).__name__, exc)
+        return None
+    return [f.as_dict() for f in found]
 
 
 def save_figure_atomic(fig, path, dpi=100):
