@@ -17,8 +17,9 @@ Layout of the output folder ``out``::
                                              again unless force=True (``--force``); delete to free space
     .report.lock                             taken while report.json is updated
 
-An experiment writes into a staging folder that replaces ``<ID>/`` only when it finished
-(or when there was no good previous result): a rerun that fails keeps the previous figures.
+When the folder holds a good previous result, an experiment writes into a staging folder
+that replaces ``<ID>/`` only when it finished: a rerun that fails keeps the previous figures.
+Otherwise it writes into ``<ID>/`` directly (finished runs appear there as they finish).
 """
 from __future__ import annotations
 
@@ -601,6 +602,20 @@ def check_overrides(experiments, overrides, iterations=None):
                                            f"(default {default!r})")
 
 
+def _clear_outputs(out_dir: Path):
+    """Remove the files a previous (not good) run of this experiment wrote."""
+    if not out_dir.exists():
+        return
+    for folder in (out_dir, out_dir / "runs"):
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.is_file() and p.suffix.lower() in (".png", ".gif", ".json", ".svg", ".txt", ".npz"):
+                    p.unlink()
+
+
+GOOD = ("ok", "recovered")
+
+
 def _swap_in(staging: Path, dest: Path):
     """Replace ``dest`` (an experiment's folder) by ``staging`` (its new outputs)."""
     old = None
@@ -681,7 +696,10 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                 params = experiment_params(exp, dataset=dataset, iterations=iterations, backend=backend, seed=seed,
                                            jobs=jobs, quick=quick, overrides=overrides, threads=threads)
                 previous = report.load_manifest(out)["sections"].get(exp.id)
-                ctx = Context(exp, params, staging_root, progress=progress)
+                protect = bool(previous) and previous.get("status") in GOOD and (out / exp.id).is_dir()
+                if not protect:
+                    _clear_outputs(out / exp.id)
+                ctx = Context(exp, params, staging_root if protect else out, progress=progress)
                 ctx.cache_dir = cache_dir
                 ctx.refresh = refresh
                 started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -713,7 +731,7 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                     "meta": metrics_schema.jsonable(ctx.meta),
                 }
                 done_sections.append(section)
-                if status != "ok" and previous and previous.get("status") == "ok" and (out / exp.id).is_dir():
+                if status != "ok" and protect:
                     # keep the previous good results; say that the rerun did not finish
                     shutil.rmtree(ctx.out_dir, ignore_errors=True)
                     kept = dict(previous)
@@ -723,7 +741,8 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                     log.warning("%s: the rerun %s; the previous results (%s) are kept", exp.id,
                                 "failed" if status == "failed" else "was interrupted", previous.get("started"))
                 else:
-                    _swap_in(ctx.out_dir, out / exp.id)
+                    if protect:
+                        _swap_in(ctx.out_dir, out / exp.id)
                     report.update(out, [section], header)
                 log.info("%s %s in %.1f s (%d runs, %d figures)", exp.id,
                          {"ok": "done", "failed": "FAILED", "interrupted": "interrupted"}[status], run_time,
