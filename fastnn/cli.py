@@ -255,14 +255,20 @@ def _parallel_backend(args):
 def cmd_report(args) -> int:
     from .experiments import report
 
-    path = os.path.join(args.out, report.MANIFEST)
-    if not os.path.exists(path):
-        return _error(f"{path} does not exist; run some experiments first (fastnn run … --out {args.out})")
-    from .experiments.manifest import ManifestError
+    from .experiments.manifest import ManifestError, rebuild_from_runs, update
 
+    path = os.path.join(args.out, report.MANIFEST)
     _setup_logging(0)
+    rebuilt = None
+    if not os.path.exists(path):
+        rebuilt = rebuild_from_runs(args.out, "was missing") if os.path.isdir(args.out) else None
+        if not rebuilt or not rebuilt["sections"]:
+            return _error(f"{path} does not exist; run some experiments first (fastnn run … --out {args.out})")
+        print(f"fastnn: {path} was missing: rebuilt {len(rebuilt['sections'])} section(s) from the runs' metrics "
+              f"JSON files", file=sys.stderr)
     try:
-        index = report.rebuild(args.out)
+        index = update(args.out, list(rebuilt["sections"].values()), render=report.render) if rebuilt \
+            else report.rebuild(args.out)
     except ManifestError as exc:
         return _error(exc)
     except OSError as exc:

@@ -254,3 +254,13 @@ def test_console_interrupt_then_resume_subprocess(tmp_path):
     assert subprocess.run(cmd, capture_output=True, timeout=300).returncode == 0
     res = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=300)  # without -q: the log lines
     assert res.returncode == 0 and res.stderr.count("finished by an earlier invocation") == 3
+
+
+def test_missing_manifest_is_rebuilt_by_fastnn_report(tmp_path, fake, capsys):
+    fake("Z5", _figure_run, lr=0.5)
+    out = tmp_path / "res"
+    assert main(["run", "Z5", "--out", str(out), "--no-progress", "-q"]) == 0
+    (out / "report.json").unlink()
+    assert main(["report", "--out", str(out)]) == 0
+    assert "was missing: rebuilt 1 section(s)" in capsys.readouterr().err
+    assert _manifest(out)["sections"]["Z5"]["runs"][0]["metrics"] == {"lr": 0.5}
