@@ -154,8 +154,9 @@ def _check_loss(history, top_class_share):
     if top_class_share is not None and np.isfinite(top_class_share) and top_class_share >= COLLAPSE_SHARE:
         out.append(Finding("collapsed", None, f"the model predicts one class for {_pct(top_class_share)} of the "
                            "inputs: it collapsed to a constant answer",
-                           "lower the learning rate; check the output/loss pair (softmax + cross_entropy) and "
-                           "the initialisation"))
+                           "after a jump in the loss or with dead/saturated units: lower the learning rate; "
+                           "if the loss has hardly moved yet: train longer or raise it; check the output/loss "
+                           "pair (softmax + cross_entropy)"))
     diverging = any(f.kind in ("diverged", "exploding_loss") for f in out)
     if not diverging and finite.size > MIN_STEPS and finite[0] > 0:
         drop = (finite[0] - finite[-1]) / finite[0]
