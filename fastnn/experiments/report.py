@@ -383,6 +383,19 @@ def render_section(sec) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _default_headline(runs) -> str:
+    """For an experiment without ctx.headline: its best run by test accuracy, or the run count."""
+    best = _best_run(runs)
+    if best is None:
+        return f"{len(runs)} run(s)" if runs else ""
+    r = runs[best]
+    m = r.get("metrics") or {}
+    train = m.get("train_accuracy")
+    train_text = f"train {fmt_value('train_accuracy', train)}, " if isinstance(train, float) else ""
+    lead = "best: " if len(runs) > 1 else ""
+    return f"{lead}{r.get('name')} — {train_text}test {fmt_value('test_accuracy', m.get('test_accuracy'))}"
+
+
 def render_summary(sections) -> str:
     """The table at the top: one line per experiment (headline, references, verdicts)."""
     rows = []
@@ -391,9 +404,7 @@ def render_summary(sections) -> str:
         link = f'<a href="#{esc(anchor(sec.get("id")))}">{esc(sec.get("id"))}</a>'
         status = sec.get("status", "ok")
         badge = f' <span class="badge {esc(status)}">{esc(status)}</span>' if status != "ok" else ""
-        headline = meta.get("headline") or ""
-        if not headline and sec.get("runs"):
-            headline = f"{len(sec['runs'])} run(s)"
+        headline = meta.get("headline") or _default_headline(sec.get("runs") or [])
         refs = "<br>".join(f"{esc(r.get('what'))}: <b>{esc(fmt_ref(r.get('ours')))}</b> vs course "
                            f"{esc(fmt_ref(r.get('reference')))}" for r in meta.get("references") or [])
         verdicts = "<br>".join(render_verdict(dict(v, evidence="")) for v in meta.get("verdicts") or [])
