@@ -264,3 +264,29 @@ def test_missing_manifest_is_rebuilt_by_fastnn_report(tmp_path, fake, capsys):
     assert main(["report", "--out", str(out)]) == 0
     assert "was missing: rebuilt 1 section(s)" in capsys.readouterr().err
     assert _manifest(out)["sections"]["Z5"]["runs"][0]["metrics"] == {"lr": 0.5}
+
+
+def _interrupted_rerun(ctx):
+    ctx.add_run("only", {"lr": float(ctx.params["lr"])})
+    if ctx.params["lr"] > 1:
+        raise KeyboardInterrupt
+
+
+def test_interrupted_rerun_keeps_the_previous_results(tmp_path, fake):
+    fake("Z6", _interrupted_rerun, lr=0.5)
+    out = tmp_path / "res"
+    assert main(["run", "Z6", "--out", str(out), "--no-progress", "-q"]) == 0
+    assert main(["run", "Z6", "--out", str(out), "--set", "lr=5", "--no-progress", "-q"]) == 130
+    sec = _manifest(out)["sections"]["Z6"]
+    assert sec["status"] == "ok" and sec["runs"][0]["metrics"] == {"lr": 0.5}
+    assert sec["rerun"]["status"] == "interrupted" and sec["rerun"]["runs_finished"] == 1
+    assert "was interrupted" in (out / "index.html").read_text()
+
+
+def test_a_key_taken_by_one_of_the_selected_experiments_is_accepted(tmp_path):
+    from fastnn.experiments import select
+    from fastnn.experiments.runner import ExperimentSetupError, check_overrides
+
+    check_overrides(select(["C1", "C2"]), {"ks": [1.0], "lrs": [1e-5]})
+    with pytest.raises(ExperimentSetupError, match="unknown parameter 'ks' for C1"):
+        check_overrides(select(["C1"]), {"ks": [1.0]})
