@@ -16,6 +16,7 @@ from .io import ModelFileError, load_model
 from . import layers
 from .models import MLP, DeepMLP, Sequential
 from .train import Callback, EarlyStopping, History, LambdaCallback, TrainingDiverged, TrainingInterrupted
+from .diagnostics import Finding, diagnose
 
 __version__ = "0.1.0"
 
