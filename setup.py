@@ -40,7 +40,7 @@ extensions = [
         "fastnn._cykernels",
         sources=["kernels/_cykernels.pyx"],
         include_dirs=[numpy.get_include(), "kernels"],
-        depends=["kernels/epilogue.h", "kernels/simd_math.h", "kernels/small_net.h", "kernels/small_net_impl.h"],
+        depends=["kernels/codes.h", "kernels/epilogue.h", "kernels/simd_math.h", "kernels/small_net.h", "kernels/small_net_impl.h"],
         libraries=libraries,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,

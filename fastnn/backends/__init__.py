@@ -1,10 +1,9 @@
 """Kernel dispatch: the "numpy" reference, "numba" and "cython" backends.
 
 ``get_backend(name)`` returns a module implementing the kernel contract described in
-``numpy_backend``. ``"auto"`` resolves per workload (see ``choose``): the compiled
-Numba training loop for small networks and mini-batches, the Cython BLAS+OpenMP
-kernels for large full-batch steps (no JIT warm-up), NumPy if nothing compiled is
-available.
+``numpy_backend``. A model's ``backend="auto"`` is resolved by ``fastnn.engines.select``:
+the fastest backend that imports (cython, numba, numpy) for its kernels, and per training
+step the engine that runs it (C whole loop, Numba whole loop, or row-blocked kernels).
 """
 from __future__ import annotations
 
@@ -32,16 +31,22 @@ def get_backend(name: str):
     return _cache[name]
 
 
-def available_backends() -> list:
-    """Names of the backends that import on this machine."""
-    out = []
-    for name in BACKENDS:
+def backend_modules() -> dict:
+    """{name: kernel module} of the backends that import on this machine, fastest first
+    (cython, numba, numpy): the one probe every caller uses."""
+    out = {}
+    for name in ("cython", "numba", "numpy"):
         try:
-            get_backend(name)
-            out.append(name)
+            out[name] = get_backend(name)
         except ImportError:
             pass
     return out
+
+
+def available_backends() -> list:
+    """Names of the backends that import on this machine (in BACKENDS order)."""
+    found = backend_modules()
+    return [name for name in BACKENDS if name in found]
 
 
 def validate_name(name: str) -> str:
