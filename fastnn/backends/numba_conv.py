@@ -4,9 +4,12 @@ Each thread takes a contiguous range of samples and one workspace slot (``_conv_
 per sample an im2col into its slot, then the product with the filters written straight into
 the sample's NCHW output (bias first, activation while the row is in cache); the backward
 accumulates the thread's weight and bias gradients in its slot and writes the sample's input
-gradient through col2im. The products are plain loops that LLVM vectorises: at these sizes
-(a sample's product is a few hundred thousand multiply-adds) calling BLAS from every thread
-costs more in call overhead and thread contention than it saves. Contract: ``numpy_conv``.
+gradient through col2im. The products are plain loops that LLVM vectorises, not BLAS calls:
+scipy's OpenBLAS uses its own thread pool, and calling it from every Numba thread made the two
+pools fight for the cores (the first, chunked BLAS version of this module ran 10-40× slower
+with 2 threads than with 1 on the shared 2-core machine). The Cython backend is the fast
+path for CNNs (about 3× faster per step); this one keeps the same design in pure Numba.
+Contract: ``numpy_conv``.
 """
 import numba
 import numpy as np
