@@ -5,8 +5,10 @@ activation codes of ``fastnn.activations``; ``act, k, alpha`` as in ``dense_forw
 
     conv2d_out_shape(H, W, kh, kw, stride, padding) -> (Ho, Wo)
     conv2d_workspace(n, C, H, W, kh, kw, stride, padding, dtype) -> ws
-        scratch for conv2d_forward/backward on batches of *at most* n samples; it holds no state
-        between calls, so one workspace may serve several layers of the same geometry.
+        scratch for conv2d_forward/backward on batches of *at most* n samples (the compiled backends
+        take any batch: their workspace holds one slot per thread); it holds no state between
+        calls, so one workspace may serve several layers of the same geometry, but not two calls
+        running at the same time.
     conv2d_forward(X, Wt, b, A, act, k, alpha, stride, padding, ws)
         X (n,C,H,W), Wt (F,C,kh,kw), b (F,) or None, A (n,F,Ho,Wo) := f(conv(X, Wt) + b)
     conv2d_backward(X, Wt, D, dW, db, dX, stride, padding, ws, accumulate=False)
