@@ -92,7 +92,7 @@ FASTNN_CLONES static void fnn_gemm_##SUF(long M, long N, long K, const T *A, lon
     }                                                                                             \
 }                                                                                                 \
                                                                                                   \
-static void fnn_im2col_##SUF(const T *x, long C, long H, long W, long kh, long kw, long s,        \
+FASTNN_CLONES static void fnn_im2col_##SUF(const T *x, long C, long H, long W, long kh, long kw, long s,        \
                              long p, long Ho, long Wo, T *cols) {                                 \
     const long P = Ho * Wo;                                                                       \
     if (s == 1 && p == 0) {  /* no padding, unit stride: each row of cols is Ho runs of Wo inputs */ \
@@ -126,7 +126,7 @@ static void fnn_im2col_##SUF(const T *x, long C, long H, long W, long kh, long k
             }                                                                                     \
 }                                                                                                 \
                                                                                                   \
-static void fnn_im2row_##SUF(const T *x, long C, long H, long W, long kh, long kw, long s,        \
+FASTNN_CLONES static void fnn_im2row_##SUF(const T *x, long C, long H, long W, long kh, long kw, long s,        \
                              long p, long Ho, long Wo, T *rows, long ldr) {                       \
     const long K = C * kh * kw;                                                                   \
     if (s == 1 && p == 0) {  /* no padding, unit stride: each row is C·kh runs of kw inputs */    \
@@ -166,7 +166,7 @@ static void fnn_im2row_##SUF(const T *x, long C, long H, long W, long kh, long k
         }                                                                                         \
 }                                                                                                 \
                                                                                                   \
-static void fnn_col2im_##SUF(const T *cols, long C, long H, long W, long kh, long kw, long s,     \
+FASTNN_CLONES static void fnn_col2im_##SUF(const T *cols, long C, long H, long W, long kh, long kw, long s,     \
                              long p, long Ho, long Wo, T *dx) {                                   \
     const long P = Ho * Wo;                                                                       \
     memset(dx, 0, C * H * W * sizeof(T));                                                         \
