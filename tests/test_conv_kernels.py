@@ -210,10 +210,12 @@ def test_nan_propagates(backend, dtype):
     with np.errstate(invalid="ignore"):
         be.conv2d_backward(X, Wt, D, dW, db, dX, s, p, ws)
     assert np.isnan(dW).any() and not np.isnan(db).any() and not np.isnan(dX).any()
-    X = rng.standard_normal((2, 2, 6, 6)).astype(dtype)
-    X[1, 0, 3, 2] = np.nan
+    X = rng.standard_normal((2, 2, 6, 20)).astype(dtype)  # 10 outputs a row: the vector and the scalar paths
+    X[1, 0, 3, 2] = X[1, 0, 2, 17] = np.nan
+    X[1, 0, 2, 3] = np.nan  # a second NaN in the first one's window: the first (row-major) wins
     Y, idx, _ = _run_pool(be, X, 2)
-    assert np.isnan(Y[1, 0, 1, 1]) and idx[1, 0, 1, 1] == 3 * 6 + 2 and np.isnan(Y).sum() == 1
+    assert np.isnan(Y[1, 0, 1, 1]) and idx[1, 0, 1, 1] == 2 * 20 + 3 and np.isnan(Y).sum() == 2
+    assert np.isnan(Y[1, 0, 1, 8]) and idx[1, 0, 1, 8] == 2 * 20 + 17
     A = np.full((3, 4), np.nan, dtype)
     be.dropout_apply(A, np.array([[1, 0, 1, 0]] * 3, np.uint8), 2.0)
     assert np.isnan(A[:, 0]).all()

@@ -5,8 +5,10 @@ activation codes of ``fastnn.activations``; ``act, k, alpha`` as in ``dense_forw
 
     conv2d_out_shape(H, W, kh, kw, stride, padding) -> (Ho, Wo)
     conv2d_workspace(n, C, H, W, kh, kw, stride, padding, dtype) -> ws
-        scratch for conv2d_forward/backward on batches of *at most* n samples; it holds no state
-        between calls, so one workspace may serve several layers of the same geometry.
+        scratch for conv2d_forward/backward on batches of *at most* n samples (the compiled backends
+        take any batch: their workspace holds one slot per thread); it holds no state between
+        calls, so one workspace may serve several layers of the same geometry, but not two calls
+        running at the same time.
     conv2d_forward(X, Wt, b, A, act, k, alpha, stride, padding, ws)
         X (n,C,H,W), Wt (F,C,kh,kw), b (F,) or None, A (n,F,Ho,Wo) := f(conv(X, Wt) + b)
     conv2d_backward(X, Wt, D, dW, db, dX, stride, padding, ws, accumulate=False)
@@ -87,6 +89,38 @@ def _check_conv(X, Wt, b, out, stride, padding, what):
     return n, C, H, W, F, kh, kw, Ho, Wo
 
 
+def check_pool(X, Y, idx, size):
+    """Y's shape (n, C, H//size, W//size) of a valid maxpool2d_forward call, else a ValueError"""
+    if X.ndim != 4:
+        raise ValueError(f"max-pool needs 4-D X (n, C, H, W), got {X.shape}")
+    n, C, H, W = X.shape
+    if size < 1:
+        raise ValueError(f"max-pool size must be ≥ 1, got {size}")
+    shape = (n, C, H // size, W // size)
+    if Y.shape != shape or idx.shape != shape:
+        raise ValueError(f"shape mismatch: max-pool {size} of {X.shape} gives {shape}; Y is {Y.shape}, "
+                         f"idx is {idx.shape}")
+    if idx.dtype != np.int32 or Y.dtype != X.dtype:
+        raise ValueError(f"idx must be int32 and Y of X's dtype {X.dtype}, got {idx.dtype} and {Y.dtype}")
+    return shape
+
+
+def check_unpool(dY, idx, dX):
+    """(n·C, H·W) of a valid maxpool2d_backward call, else a ValueError (offsets are checked by the kernels)"""
+    if dX.ndim != 4 or dY.shape != idx.shape or dY.shape[:2] != dX.shape[:2] or dY.ndim != 4 \
+            or idx.dtype != np.int32 or dY.dtype != dX.dtype:
+        raise ValueError(f"shape mismatch: dY {dY.shape} and int32 idx {idx.shape} {idx.dtype} must have one "
+                         f"shape, with dX {dX.shape}'s (n, C) and dtype")
+    n, C, H, W = dX.shape
+    return n * C, H * W
+
+
+def check_dropout(A, mask):
+    if mask.shape != A.shape or mask.dtype != np.uint8:
+        raise ValueError(f"dropout mask must be uint8 of A's shape {A.shape}, got {mask.dtype} {mask.shape}")
+
+
+# ---------------------------------------------------------------- kernels
 def _windows(X, kh, kw, stride, padding, ws):
     """(n, C, Ho, Wo, kh, kw) view of the padded input's receptive fields"""
     n, C, H, W = X.shape
@@ -127,38 +161,6 @@ def conv2d_backward(X, Wt, D, dW, db, dX, stride, padding, ws, accumulate=False)
     dX[...] = dXp[:, :, padding:padding + H, padding:padding + W]
 
 
-def check_pool(X, Y, idx, size):
-    """Y's shape (n, C, H//size, W//size) of a valid maxpool2d_forward call, else a ValueError"""
-    if X.ndim != 4:
-        raise ValueError(f"max-pool needs 4-D X (n, C, H, W), got {X.shape}")
-    n, C, H, W = X.shape
-    if size < 1:
-        raise ValueError(f"max-pool size must be ≥ 1, got {size}")
-    shape = (n, C, H // size, W // size)
-    if Y.shape != shape or idx.shape != shape:
-        raise ValueError(f"shape mismatch: max-pool {size} of {X.shape} gives {shape}; Y is {Y.shape}, "
-                         f"idx is {idx.shape}")
-    if idx.dtype != np.int32 or Y.dtype != X.dtype:
-        raise ValueError(f"idx must be int32 and Y of X's dtype {X.dtype}, got {idx.dtype} and {Y.dtype}")
-    return shape
-
-
-def check_unpool(dY, idx, dX):
-    """(n·C, H·W) of a valid maxpool2d_backward call, else a ValueError (offsets are checked by the kernels)"""
-    if dX.ndim != 4 or dY.shape != idx.shape or dY.shape[:2] != dX.shape[:2] or dY.ndim != 4 \
-            or idx.dtype != np.int32 or dY.dtype != dX.dtype:
-        raise ValueError(f"shape mismatch: dY {dY.shape} and int32 idx {idx.shape} {idx.dtype} must have one "
-                         f"shape, with dX {dX.shape}'s (n, C) and dtype")
-    n, C, H, W = dX.shape
-    return n * C, H * W
-
-
-def check_dropout(A, mask):
-    if mask.shape != A.shape or mask.dtype != np.uint8:
-        raise ValueError(f"dropout mask must be uint8 of A's shape {A.shape}, got {mask.dtype} {mask.shape}")
-
-
-# ---------------------------------------------------------------- kernels
 
 
 def maxpool2d_forward(X, Y, idx, size):
