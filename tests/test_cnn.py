@@ -361,3 +361,27 @@ def test_one_hot_targets_train_like_labels_and_the_model_pickles():
     np.testing.assert_array_equal(c.predict_proba(X), a.predict_proba(X))
     with pytest.raises(ValueError, match="labels must be in 0..2"):
         a.fit(X, y + 3, iterations=1, progress=False)
+
+
+def test_bench_w8_w9_smoke_and_peers_agree():
+    """bench/cnn_workloads at a tiny size: the fastnn callables and the GEMM floor run, and W9's
+    probabilities equal PyTorch's / JAX's for the same parameters (when installed)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench import cnn_workloads, workloads
+
+    w8, w9 = workloads.make("w8", scale=0.002), workloads.make("w9", scale=0.005)
+    assert w8["X"].shape == (120, 1, 28, 28) and w9["X"].shape == (50, 1, 28, 28)
+    fn, _ = cnn_workloads.callable_for("fastnn-auto", "w8", w8)
+    assert np.isfinite(fn())
+    cnn_workloads.floor("w8", w8)()
+    P = cnn_workloads.callable_for("fastnn-auto", "w9", w9)[0]()
+    np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-5)
+    for peer in ("torch", "jax"):
+        try:
+            Q = cnn_workloads.callable_for(peer, "w9", w9)[0]()
+        except ImportError:
+            continue
+        np.testing.assert_allclose(P, Q, rtol=1e-4, atol=1e-5, err_msg=peer)
