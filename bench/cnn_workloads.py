@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .workloads import SEED, THREADS, mnist_like, shuffle_order
+from .workloads import SEED, mnist_like, shuffle_order
 
 W8_N = 60_000
 W8_BATCH = 64
@@ -263,4 +263,4 @@ def floor(workload, data):
     return lambda: _threads.run_row_blocks(work, calls, 1, threads)
 
 
-__all__ = ["make_w8", "make_w9", "callable_for", "floor", "THREADS"]
+__all__ = ["make_w8", "make_w9", "callable_for", "floor"]

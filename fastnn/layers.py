@@ -111,10 +111,6 @@ def _act_suffix(act):
     return f", activation={act.name!r}{k}"
 
 
-def _set_activation(layer, act):
-    layer.act = act
-
-
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in PyTorch) with fused bias and activation."""
 

@@ -68,6 +68,12 @@ def train_cnn(X, y, Xt, yt, *, activation="relu", optimizer="adam", lr=1e-3, mom
     return {"history": h, "metrics": m, "model": model}
 
 
+def _reference(kw):
+    """The spec's reference accuracy for a run's optimiser + activation, or None."""
+    opt = "sgd" if kw.get("optimizer") == "momentum" else kw.get("optimizer")
+    return REFERENCE.get(f"{opt}+{kw.get('activation')}")
+
+
 def _run_key(ctx, **kw):
     p = ctx.params
     return (str(ctx.root), p["dataset"], p.get("n_train"), p.get("n_test"), p["seed"], p["backend"],
@@ -91,7 +97,7 @@ def _runs(ctx, variants):
         extra = {"reused_from": f"{owner}/{first_name}"} if owner != ctx.id else {}
         if extra:
             ctx.note(f"{name}: the same run as {owner}'s '{first_name}' (identical settings), trained once and reused.")
-        ref = REFERENCE.get(f"{kw.get('optimizer')}+{kw.get('activation')}".replace("momentum", "sgd"))
+        ref = _reference(kw)
         ctx.add_run(name, dict(r["metrics"], reference_accuracy=ref), history=r["history"], params=kw, extra=extra)
         h = r["history"]
         ctx.log(f"{name}: test {r['metrics']['test_accuracy']:.2%} after {h.epochs} epochs "
@@ -113,7 +119,7 @@ def _curves(ctx, results, title, name):
         ax1.plot(ep, h.val_loss, "o-", color=f"C{i}", label=run)
         ax1.plot(np.arange(1, len(h.loss) + 1), h.loss, ":", color=f"C{i}", lw=1, label=f"{run} (train, running)")
         ax2.plot(ep, np.asarray(h.val_accuracy) * 100, "o-", color=f"C{i}", label=run)
-        ref = REFERENCE.get(f"{kw['optimizer']}+{kw['activation']}".replace("momentum", "sgd"))
+        ref = _reference(kw)
         if ref is not None:
             ax2.axhline(ref * 100, color=f"C{i}", ls="--", lw=0.8, label=f"{run}: reference {ref:.1%} (MNIST 60k)")
     ax1.set_yscale("log")
@@ -130,7 +136,7 @@ def _curves(ctx, results, title, name):
     rows = []
     for run, kw, r in results:
         m = r["metrics"]
-        ref = REFERENCE.get(f"{kw['optimizer']}+{kw['activation']}".replace("momentum", "sgd"))
+        ref = _reference(kw)
         rows.append(f"{run}: test accuracy {m['test_accuracy']:.2%}, test loss {m['test_loss']:.4f}"
                     + (f" (spec reference {ref:.1%} on full MNIST)" if ref is not None else "")
                     + f", {m['seconds_per_epoch']:.2f} s/epoch")
