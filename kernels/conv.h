@@ -229,8 +229,6 @@ typedef float fnn_v8f __attribute__((vector_size(32)));
 typedef int fnn_v8i __attribute__((vector_size(32)));
 typedef float fnn_v4f __attribute__((vector_size(16)));
 typedef int fnn_v4i __attribute__((vector_size(16)));
-typedef double fnn_v8d __attribute__((vector_size(64)));
-typedef long long fnn_v8l __attribute__((vector_size(64)));
 typedef double fnn_v4d __attribute__((vector_size(32)));
 typedef long long fnn_v4l __attribute__((vector_size(32)));
 #define FNN_POOL2_VSTEP(VT, VI, V, OFF)                                                           \
@@ -260,8 +258,7 @@ typedef long long fnn_v4l __attribute__((vector_size(32)));
 #define FNN_POOL2_VECTORS_f                                                                       \
     FNN_POOL2_VEC(float, fnn_v8f, fnn_v8i, fnn_v8i, 8, FNN_EVEN8, FNN_ODD8)                       \
     FNN_POOL2_VEC(float, fnn_v4f, fnn_v4i, fnn_v4i, 4, FNN_EVEN4, FNN_ODD4)
-#define FNN_POOL2_VECTORS_d                                                                       \
-    FNN_POOL2_VEC(double, fnn_v8d, fnn_v8l, fnn_v8i, 8, FNN_EVEN8, FNN_ODD8)                      \
+#define FNN_POOL2_VECTORS_d  /* 4 lanes only: GCC 12 scalarised the 8-lane double version */      \
     FNN_POOL2_VEC(double, fnn_v4d, fnn_v4l, fnn_v4i, 4, FNN_EVEN4, FNN_ODD4)
 #else
 #define FNN_POOL2_VECTORS_f
