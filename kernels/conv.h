@@ -25,17 +25,29 @@
 #include <string.h>
 #include "epilogue.h"
 
-#if defined(__GNUC__)
-#define FNN_HAVE_VEC 1
-typedef float fnn_vf __attribute__((vector_size(64)));
-typedef double fnn_vd __attribute__((vector_size(64)));
-#else
-#error "kernels/conv.h needs the vector extensions of GCC or clang"
+#if defined(_MSC_VER) && !defined(__clang__)
+#define restrict __restrict
 #endif
 
+#if defined(__GNUC__) && !defined(FNN_NO_VECTOR_EXT)
+/* 64-byte vectors of the GCC/clang vector extensions (one AVX-512 register, two AVX2 ones) */
+typedef float fnn_vf __attribute__((vector_size(64)));
+typedef double fnn_vd __attribute__((vector_size(64)));
+#define FNN_VL_F 16
+#define FNN_VL_D 8
 /* unaligned vector load/store (macros, so that each clone inlines them with its own instructions) */
 #define FNN_LD(VT, p) __extension__({ VT v_; memcpy(&v_, (p), sizeof(VT)); v_; })
 #define FNN_ST(VT, p, v) do { VT w_ = (v); memcpy((p), &w_, sizeof(VT)); } while (0)
+#else
+/* other compilers (or -DFNN_NO_VECTOR_EXT): the same code on one-lane "vectors", left to the
+ * compiler's own vectoriser */
+typedef float fnn_vf;
+typedef double fnn_vd;
+#define FNN_VL_F 1
+#define FNN_VL_D 1
+#define FNN_LD(VT, p) (*(p))
+#define FNN_ST(VT, p, v) (*(p) = (v))
+#endif
 
 /* C[i:i+MR, j:j+NV·VL] := [bias] + [C if add] + A[i:i+MR, :]·B[:, j:j+NV·VL]: MR×NV vector accumulators
  * in registers, one broadcast of A per row and k, NV loads of B per k */
@@ -212,13 +224,11 @@ FASTNN_CLONES static void fnn_col2im_##SUF(const T *cols, long C, long H, long W
 
 /* 2×2 windows, N outputs at a time (GCC): the two input rows' even and odd columns are split out
  * of 2N consecutive values by shuffles, and the same branch-free selects run lane-wise */
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__) && !defined(FNN_NO_VECTOR_EXT)
 typedef float fnn_v8f __attribute__((vector_size(32)));
 typedef int fnn_v8i __attribute__((vector_size(32)));
 typedef float fnn_v4f __attribute__((vector_size(16)));
 typedef int fnn_v4i __attribute__((vector_size(16)));
-typedef double fnn_v8d __attribute__((vector_size(64)));
-typedef long long fnn_v8l __attribute__((vector_size(64)));
 typedef double fnn_v4d __attribute__((vector_size(32)));
 typedef long long fnn_v4l __attribute__((vector_size(32)));
 #define FNN_POOL2_VSTEP(VT, VI, V, OFF)                                                           \
@@ -248,8 +258,7 @@ typedef long long fnn_v4l __attribute__((vector_size(32)));
 #define FNN_POOL2_VECTORS_f                                                                       \
     FNN_POOL2_VEC(float, fnn_v8f, fnn_v8i, fnn_v8i, 8, FNN_EVEN8, FNN_ODD8)                       \
     FNN_POOL2_VEC(float, fnn_v4f, fnn_v4i, fnn_v4i, 4, FNN_EVEN4, FNN_ODD4)
-#define FNN_POOL2_VECTORS_d                                                                       \
-    FNN_POOL2_VEC(double, fnn_v8d, fnn_v8l, fnn_v8i, 8, FNN_EVEN8, FNN_ODD8)                      \
+#define FNN_POOL2_VECTORS_d  /* 4 lanes only: GCC 12 scalarised the 8-lane double version */      \
     FNN_POOL2_VEC(double, fnn_v4d, fnn_v4l, fnn_v4i, 4, FNN_EVEN4, FNN_ODD4)
 #else
 #define FNN_POOL2_VECTORS_f
@@ -300,8 +309,8 @@ FASTNN_CLONES static void fnn_maxpool_plane_##SUF(const T *x, long W, long size,
     }                                                                                             \
 }
 
-FNN_DEFINE_CONV(f, float, fnn_vf, 16)
-FNN_DEFINE_CONV(d, double, fnn_vd, 8)
+FNN_DEFINE_CONV(f, float, fnn_vf, FNN_VL_F)
+FNN_DEFINE_CONV(d, double, fnn_vd, FNN_VL_D)
 FNN_DEFINE_POOL(f, float, uint32_t)
 FNN_DEFINE_POOL(d, double, uint64_t)
 
