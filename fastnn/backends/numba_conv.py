@@ -12,7 +12,6 @@ path for CNNs (about 3× faster per step); this one keeps the same design in pur
 Contract: ``numpy_conv``.
 """
 import numba
-import numpy as np
 from numba import njit, prange
 
 from . import _conv_plan as plan
