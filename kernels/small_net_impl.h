@@ -374,6 +374,7 @@ static inline __attribute__((always_inline)) const T *FNN_NAME(batch_input)(cons
  * steps are split into calls). */
 FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const double *lrs, long steps, double t0,
                                           double *losses, int64_t *correct) {
+    /* the run's fields as locals: the loop reads them as plain values, never through run */
     const fnn_layers_t *net = &run->net;
     const int64_t *layout = net->layout;
     const long L = net->L;
