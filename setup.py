@@ -1,4 +1,4 @@
-"""Build the Cython kernels in kernels/ into the extension ``fastnn._cykernels``.
+"""Build the Cython kernels in kernels/ into the extensions ``fastnn._cykernels`` and ``fastnn._cyconv``.
 
 Compiler directives live here, in one place. Set FASTNN_CYTHON_DEBUG=1 when
 building to turn bounds and wraparound checks on (slow; for debugging only).
@@ -45,7 +45,17 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
-    )
+    ),
+    Extension(
+        "fastnn._cyconv",
+        sources=["kernels/_cyconv.pyx"],
+        include_dirs=[numpy.get_include(), "kernels"],
+        depends=["kernels/conv.h", "kernels/epilogue.h", "kernels/simd_math.h"],
+        libraries=libraries,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, include_path=["kernels"]))
