@@ -40,33 +40,98 @@ cdef extern from "small_net.h":
                                  float *, float *, int *) noexcept nogil
     ctypedef void (*fnn_dgemm_t)(char *, char *, int *, int *, int *, double *, double *, int *, double *, int *,
                                  double *, double *, int *) noexcept nogil
-    long fastnn_train_f(float *theta, float *grad, float *m1, float *m2, long size, const int64_t *layout, long L,
-                        const float *XT, const float *YT, const int64_t *labels, long n_labels,
-                        const float *X, const float *Y, const int64_t *order, long n_order, long batch,
-                        float *XbT, float *YbT, int64_t *lb, long n_cols, long n_out,
-                        const int *acts, const double *ks, const double *alphas, int kind,
-                        int mean_reduction, float wd, int opt, const double *lrs, long steps,
-                        double mu, double b1, double b2, double eps, double t0,
-                        float *work, float *scratch, double *losses, int64_t *correct,
-                        fnn_sgemm_t gemm, long blas_min_weights, int fuse_sgd) nogil
-    long fastnn_train_d(double *theta, double *grad, double *m1, double *m2, long size, const int64_t *layout, long L,
-                        const double *XT, const double *YT, const int64_t *labels, long n_labels,
-                        const double *X, const double *Y, const int64_t *order, long n_order, long batch,
-                        double *XbT, double *YbT, int64_t *lb, long n_cols, long n_out,
-                        const int *acts, const double *ks, const double *alphas, int kind,
-                        int mean_reduction, double wd, int opt, const double *lrs, long steps,
-                        double mu, double b1, double b2, double eps, double t0,
-                        double *work, double *scratch, double *losses, int64_t *correct,
-                        fnn_dgemm_t gemm, long blas_min_weights, int fuse_sgd) nogil
-    void fastnn_fused_gradient_f(float *theta, float *grad, const int64_t *layout, long L, const float *XT,
-                                 const float *X, const int64_t *order, long n_order, long batch, float *XbT,
-                                 long n_cols, long s, float *work, fnn_sgemm_t gemm, long blas_min_weights) nogil
-    void fastnn_fused_gradient_d(double *theta, double *grad, const int64_t *layout, long L, const double *XT,
-                                 const double *X, const int64_t *order, long n_order, long batch, double *XbT,
-                                 long n_cols, long s, double *work, fnn_dgemm_t gemm, long blas_min_weights) nogil
+    ctypedef struct fnn_layers_t:  # the fields are documented in small_net.h / small_net_impl.h
+        const int64_t *layout
+        long L
+        const int *acts
+        const double *ks
+        const double *alphas
+        int loss
+    ctypedef struct fastnn_params_t_f:
+        float *theta
+        float *grad
+        float *m1
+        float *m2
+        long size
+        int opt
+        double mu, b1, b2, eps
+        float wd
+    ctypedef struct fastnn_params_t_d:
+        double *theta
+        double *grad
+        double *m1
+        double *m2
+        long size
+        int opt
+        double mu, b1, b2, eps
+        double wd
+    ctypedef struct fastnn_data_t_f:
+        const float *XT
+        const float *YT
+        const int64_t *labels
+        long n_labels
+        const float *X
+        const float *Y
+        const int64_t *order
+        long n_order, batch, n_cols, n_out
+    ctypedef struct fastnn_data_t_d:
+        const double *XT
+        const double *YT
+        const int64_t *labels
+        long n_labels
+        const double *X
+        const double *Y
+        const int64_t *order
+        long n_order, batch, n_cols, n_out
+    ctypedef struct fastnn_buffers_t_f:
+        float *XbT
+        float *YbT
+        int64_t *lb
+        float *work
+        float *scratch
+    ctypedef struct fastnn_buffers_t_d:
+        double *XbT
+        double *YbT
+        int64_t *lb
+        double *work
+        double *scratch
+    ctypedef struct fastnn_options_t_f:
+        int mean_reduction
+        fnn_sgemm_t gemm
+        long blas_min_weights
+        int fuse_sgd
+    ctypedef struct fastnn_options_t_d:
+        int mean_reduction
+        fnn_dgemm_t gemm
+        long blas_min_weights
+        int fuse_sgd
+    ctypedef struct fastnn_net_t_f:
+        fnn_layers_t net
+        fastnn_params_t_f params
+        fastnn_data_t_f data
+        fastnn_buffers_t_f buf
+        fastnn_options_t_f opts
+    ctypedef struct fastnn_net_t_d:
+        fnn_layers_t net
+        fastnn_params_t_d params
+        fastnn_data_t_d data
+        fastnn_buffers_t_d buf
+        fastnn_options_t_d opts
+    long fastnn_train_f(const fastnn_net_t_f *run, const double *lrs, long steps, double t0, double *losses,
+                        int64_t *correct) nogil
+    long fastnn_train_d(const fastnn_net_t_d *run, const double *lrs, long steps, double t0, double *losses,
+                        int64_t *correct) nogil
+    void fastnn_fused_gradient_f(const fastnn_net_t_f *run, long s) nogil
+    void fastnn_fused_gradient_d(const fastnn_net_t_d *run, long s) nogil
+
+ctypedef fastnn_net_t_f *net_f_p
+ctypedef fastnn_net_t_d *net_d_p
+ctypedef fused net_p:  # a training run of either element type
+    net_f_p
+    net_d_p
 
 
-cdef extern from "codes.h":  # the activation codes of fastnn/codes.py
+cdef extern from "codes.h":  # the codes and layout columns of fastnn/codes.py
     enum:
         LINEAR "FNN_ACT_LINEAR"
         SIGMOID "FNN_ACT_SIGMOID"
@@ -76,6 +141,13 @@ cdef extern from "codes.h":  # the activation codes of fastnn/codes.py
         LEAKY_RELU "FNN_ACT_LEAKY_RELU"
         OPT_MOMENTUM "FNN_OPT_MOMENTUM"
         OPT_ADAM "FNN_OPT_ADAM"
+        COL_FAN_IN "FNN_COL_FAN_IN"
+        COL_FAN_OUT "FNN_COL_FAN_OUT"
+        COL_W_OFF "FNN_COL_W_OFF"
+        COL_B_OFF "FNN_COL_B_OFF"
+        COL_A_OFF "FNN_COL_A_OFF"
+        COL_D_OFF "FNN_COL_D_OFF"
+        LAYOUT_COLS "FNN_LAYOUT_COLS"
 
 cdef enum BlasTrans:
     NoTrans = 110  # 'n'
@@ -442,101 +514,164 @@ def adam_update(floating[::1] P, const floating[::1] G, floating[::1] M, floatin
 
 
 # ---------------------------------------------------------------- compiled small-network loop
-cdef long _check_small_net(const floating[::1] theta, const floating[::1] grad, const int64_t[:, ::1] layout,
-                           const floating[:, ::1] XT, const floating[:, ::1] X, const int64_t[::1] order,
-                           long batch, const floating[::1] XbT, const floating[::1] work, str who) except -1:
-    """The checks shared by train_small and small_net_gradient; returns the rows per step."""
-    cdef long L = layout.shape[0], size = theta.shape[0], n_cols = X.shape[1], n_order = order.shape[0]
-    cdef long n = XT.shape[1] if n_order == 0 else batch
-    cdef long needed = 2 * n, l
-    _require(L > 0 and layout.shape[1] == 6 and grad.shape[0] == size, f"{who}: layout or grad do not match theta")
+cdef int _fill_run(net_p run, floating[::1] theta, tuple network, tuple parameters, tuple data, tuple buffers,
+                   bint full_batch, bint mean_reduction, long blas_min_weights, bint fuse_sgd) except -1:
+    """Check the arrays of a SmallNet (see its docstring for the tuples) and point the C description of
+    the run (kernels/small_net_impl.h: FNN_NAME(net_t)) at them."""
+    layout_, acts_, ks_, alphas_, loss = network
+    _, grad_, m1_, m2_, opt, mu, b1, b2, eps, wd = parameters
+    X_, Y_, labels_, XT_, YT_, _ = data
+    XbT_, YbT_, lb_, work_ = buffers
+    cdef const int64_t[:, ::1] layout = layout_
+    cdef const int[::1] acts = acts_
+    cdef const double[::1] ks = ks_, alphas = alphas_
+    cdef floating[::1] grad = grad_, m1 = m1_, m2 = m2_, XbT = XbT_, YbT = YbT_, work = work_
+    cdef const floating[:, ::1] X = X_, Y = Y_, XT = XT_, YT = YT_
+    cdef const int64_t[::1] labels = labels_
+    cdef int64_t[::1] lb = lb_
+    cdef long L = layout.shape[0], size = theta.shape[0], n_cols = X.shape[1], n_out = Y.shape[1], l
+    cdef long n = X.shape[0] if full_batch else data[5]  # rows per step
+    cdef long needed = 2 * n
+    _require(min(size, m1.shape[0], m2.shape[0], XT.shape[0], YT.shape[0], XbT.shape[0], YbT.shape[0], lb.shape[0],
+                 X.shape[0], work.shape[0]) > 0, "SmallNet: empty array (pass 1-element dummies for unused buffers)")
+    _require(L > 0 and layout.shape[1] == LAYOUT_COLS and grad.shape[0] == size, "SmallNet: layout or grad do not match theta")
     for l in range(L):
-        _require(layout[l, 2] + layout[l, 0] * layout[l, 1] <= size and layout[l, 3] + layout[l, 1] <= size
-                 and layout[l, 4] + layout[l, 1] * n <= work.shape[0]
-                 and layout[l, 5] + layout[l, 1] * n <= work.shape[0]
-                 and (l == 0 or layout[l, 0] == layout[l - 1, 1]), f"{who}: inconsistent layout")
-        needed = max(needed, layout[l, 5] + layout[l, 1] * n + 2 * n)
-    _require(work.shape[0] >= needed, f"{who}: work buffer too small")
-    _require(layout[0, 0] == n_cols, f"{who}: X does not match the layers")
-    if n_order == 0:
-        _require(XT.shape[0] == n_cols, f"{who}: XT must be a feature-major copy of X")
-    else:
-        _require(batch > 0 and XbT.shape[0] >= batch * n_cols, f"{who}: batch buffers too small")
-        for l in range(n_order):
-            _require(0 <= order[l] < X.shape[0], f"{who}: order index out of range")
-    return n
-
-
-def train_small(floating[::1] theta, floating[::1] grad, floating[::1] m1, floating[::1] m2,
-                const int64_t[:, ::1] layout, const floating[:, ::1] XT, const floating[:, ::1] YT,
-                const int64_t[::1] labels, const floating[:, ::1] X, const floating[:, ::1] Y,
-                const int64_t[::1] order, long batch, floating[::1] XbT, floating[::1] YbT, int64_t[::1] lb,
-                const int[::1] acts, const double[::1] ks, const double[::1] alphas, int kind,
-                bint mean_reduction, double wd, int opt, const double[::1] lrs, double mu, double b1,
-                double b2, double eps, double t0, floating[::1] work, double[::1] losses,
-                int64_t[::1] correct, long blas_min_weights=-1, bint fuse_sgd=False):
-    """Run len(lrs) training steps of a small network in C (see kernels/small_net_impl.h).
-
-    Full batch when ``order`` is empty (XT/YT: the whole set, feature-major); otherwise
-    mini-batches of ``batch`` rows of X/Y taken through ``order``. ``work`` holds the layers'
-    A/D blocks for ``batch`` samples plus 2·batch scratch values. A layer's products go to BLAS
-    (sgemm/dgemm) when it has fan_in·fan_out ≥ ``blas_min_weights`` weights (−1: never). With
-    ``fuse_sgd`` (used for plain SGD without weight decay) those layers' weights take their SGD step
-    inside the gradient's GEMM and their blocks of ``grad`` are left stale: small_net_gradient
-    recomputes them for the last step. Returns the steps done."""
-    cdef long L = layout.shape[0], steps = lrs.shape[0], size = theta.shape[0], done
-    cdef long n_cols = X.shape[1], n_out = Y.shape[1], n_order = order.shape[0]
-    cdef long n = _check_small_net(theta, grad, layout, XT, X, order, batch, XbT, work, "train_small")
+        _require(layout[l, COL_W_OFF] + layout[l, COL_FAN_IN] * layout[l, COL_FAN_OUT] <= size
+                 and layout[l, COL_B_OFF] + layout[l, COL_FAN_OUT] <= size
+                 and layout[l, COL_A_OFF] + layout[l, COL_FAN_OUT] * n <= work.shape[0]
+                 and layout[l, COL_D_OFF] + layout[l, COL_FAN_OUT] * n <= work.shape[0]
+                 and (l == 0 or layout[l, COL_FAN_IN] == layout[l - 1, COL_FAN_OUT]), "SmallNet: inconsistent layout")
+        needed = max(needed, layout[l, COL_D_OFF] + layout[l, COL_FAN_OUT] * n + 2 * n)
+    _require(work.shape[0] >= needed, "SmallNet: work buffer too small")
     _require(acts.shape[0] == L and ks.shape[0] == L and alphas.shape[0] == L,
-             "train_small: layout/acts/ks/alphas must describe the same layers")
-    _require(losses.shape[0] >= steps and correct.shape[0] >= steps, "train_small: losses/correct too short")
-    _require(layout[L - 1, 1] == n_out, "train_small: Y does not match the layers")
-    if n_order == 0:
-        _require(YT.shape[0] == n_out and YT.shape[1] == n, "train_small: YT must be a feature-major copy of Y")
-        _require(labels.shape[0] == 0 or labels.shape[0] == n, "train_small: one label per sample")
+             "SmallNet: layout/acts/ks/alphas must describe the same layers")
+    _require(layout[0, COL_FAN_IN] == n_cols, "SmallNet: X does not match the layers")
+    _require(layout[L - 1, COL_FAN_OUT] == n_out, "SmallNet: Y does not match the layers")
+    _require(labels.shape[0] == 0 or labels.shape[0] == X.shape[0], "SmallNet: one label per sample")
+    if full_batch:
+        _require(XT.shape[0] == n_cols and XT.shape[1] == n, "SmallNet: XT must be a feature-major copy of X")
+        _require(YT.shape[0] == n_out and YT.shape[1] == n, "SmallNet: YT must be a feature-major copy of Y")
     else:
-        _require(YbT.shape[0] >= batch * n_out and lb.shape[0] >= batch and steps * batch <= n_order + batch - 1,
-                 "train_small: batch buffers too small or too many steps for the order")
+        _require(Y.shape[0] == X.shape[0], "SmallNet: X and Y must have one row per sample")
+        _require(n > 0 and XbT.shape[0] >= n * n_cols and YbT.shape[0] >= n * n_out and lb.shape[0] >= n,
+                 "SmallNet: batch buffers too small")
     if (opt == OPT_MOMENTUM and m1.shape[0] < size) or (opt == OPT_ADAM and (m1.shape[0] < size or m2.shape[0] < size)):
-        raise ValueError("train_small: optimiser state too short")
-    cdef const int64_t *order_p = &order[0] if n_order > 0 else NULL
-    cdef const int64_t *labels_p = &labels[0] if labels.shape[0] > 0 else NULL
-    with nogil:
+        raise ValueError("SmallNet: optimiser state too short")
+    if (net_p is net_f_p and floating is float) or (net_p is net_d_p and floating is double):
+        run.net.layout, run.net.L, run.net.acts, run.net.ks, run.net.alphas = &layout[0, 0], L, &acts[0], &ks[0], &alphas[0]
+        run.net.loss = loss
+        run.params.theta, run.params.grad, run.params.m1, run.params.m2 = &theta[0], &grad[0], &m1[0], &m2[0]
+        run.params.size, run.params.opt, run.params.wd = size, opt, <floating> wd
+        run.params.mu, run.params.b1, run.params.b2, run.params.eps = mu, b1, b2, eps
+        run.data.XT, run.data.YT, run.data.X, run.data.Y = &XT[0, 0], &YT[0, 0], &X[0, 0], &Y[0, 0]
+        run.data.labels, run.data.n_labels = &labels[0] if labels.shape[0] > 0 else NULL, labels.shape[0]
+        run.data.order, run.data.n_order = NULL, 0  # set by each call
+        run.data.batch, run.data.n_cols, run.data.n_out = n, n_cols, n_out
+        run.buf.XbT, run.buf.YbT, run.buf.lb = &XbT[0], &YbT[0], &lb[0]
+        run.buf.work, run.buf.scratch = &work[0], &work[work.shape[0] - 2 * n]
+        run.opts.mean_reduction, run.opts.blas_min_weights, run.opts.fuse_sgd = mean_reduction, blas_min_weights, fuse_sgd
         if floating is float:
-            done = fastnn_train_f(&theta[0], &grad[0], &m1[0], &m2[0], size, &layout[0, 0], L, &XT[0, 0], &YT[0, 0],
-                                  labels_p, labels.shape[0], &X[0, 0], &Y[0, 0], order_p, n_order, batch,
-                                  &XbT[0], &YbT[0], &lb[0], n_cols, n_out, &acts[0], &ks[0], &alphas[0], kind,
-                                  mean_reduction, <float> wd, opt, &lrs[0], steps, mu, b1, b2, eps, t0,
-                                  &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0],
-                                  <fnn_sgemm_t> sgemm if blas_min_weights >= 0 else NULL, blas_min_weights, fuse_sgd)
+            run.opts.gemm = <fnn_sgemm_t> sgemm if blas_min_weights >= 0 else NULL
         else:
-            done = fastnn_train_d(&theta[0], &grad[0], &m1[0], &m2[0], size, &layout[0, 0], L, &XT[0, 0], &YT[0, 0],
-                                  labels_p, labels.shape[0], &X[0, 0], &Y[0, 0], order_p, n_order, batch,
-                                  &XbT[0], &YbT[0], &lb[0], n_cols, n_out, &acts[0], &ks[0], &alphas[0], kind,
-                                  mean_reduction, wd, opt, &lrs[0], steps, mu, b1, b2, eps, t0,
-                                  &work[0], &work[work.shape[0] - 2 * n], &losses[0], &correct[0],
-                                  <fnn_dgemm_t> dgemm if blas_min_weights >= 0 else NULL, blas_min_weights, fuse_sgd)
-    return done
+            run.opts.gemm = <fnn_dgemm_t> dgemm if blas_min_weights >= 0 else NULL
+    else:
+        raise TypeError("SmallNet: the run and theta differ in element type")
 
 
-def small_net_gradient(floating[::1] theta, floating[::1] grad, const int64_t[:, ::1] layout,
-                       const floating[:, ::1] XT, const floating[:, ::1] X, const int64_t[::1] order, long batch,
-                       floating[::1] XbT, floating[::1] work, long step, long blas_min_weights):
-    """grad's weight blocks of the BLAS layers (fan_in·fan_out ≥ blas_min_weights) for step ``step``
-    of the last train_small call with the same buffers, which fused their SGD step: that step's
-    activations and deltas are still in ``work`` (and its gathered rows in ``XbT``)."""
-    cdef long n_order = order.shape[0]
-    _check_small_net(theta, grad, layout, XT, X, order, batch, XbT, work, "small_net_gradient")
-    _require(step >= 0 and (n_order == 0 or step * batch < n_order), "small_net_gradient: no such step")
-    if blas_min_weights < 0:
-        return
-    cdef const int64_t *order_p = &order[0] if n_order > 0 else NULL
-    with nogil:
-        if floating is float:
-            fastnn_fused_gradient_f(&theta[0], &grad[0], &layout[0, 0], layout.shape[0], &XT[0, 0], &X[0, 0],
-                                    order_p, n_order, batch, &XbT[0], X.shape[1], step, &work[0], sgemm,
-                                    blas_min_weights)
+cdef class SmallNet:
+    """One small network's training run through the compiled loop (kernels/small_net_impl.h),
+    described once (its arrays checked and referenced here), then run chunk by chunk.
+
+    SmallNet(network, parameters, data, buffers, mean_reduction, blas_min_weights=-1, fuse_sgd=False):
+      network    (layout int64 (L, LAYOUT_COLS), acts int32 (L,), ks (L,), alphas (L,), loss code)
+      parameters (theta, grad, m1, m2, optimiser code, momentum, beta1, beta2, eps, weight decay);
+                 θ, grad and the moments are updated in place (moments: 1-element dummies when unused)
+      data       (X, Y, labels, XT, YT, batch): row-major X (n × n_cols) and Y (n × n_out), int64
+                 labels (n, or empty: no correct counts); full batch when batch ≥ n, with XT/YT the
+                 feature-major copies of X/Y (else 1×1 dummies)
+      buffers    (XbT, YbT, lb, work): a mini-batch's inputs, targets and labels (1-element dummies in
+                 full batch); work: the layers' A/D blocks at the layout's a_off/d_off for ``batch``
+                 rows, then 2·batch scratch values
+    A layer's products go to BLAS (sgemm/dgemm) when it has fan_in·fan_out ≥ ``blas_min_weights``
+    weights (−1: never). With ``fuse_sgd`` (plain SGD without weight decay) those layers' weights take
+    their SGD step inside the gradient's GEMM and their blocks of grad are left stale: ``gradient``
+    recomputes them for the last step."""
+
+    cdef fastnn_net_t_f run_f
+    cdef fastnn_net_t_d run_d
+    cdef bint single
+    cdef readonly bint full_batch
+    cdef readonly long batch  # rows per step
+    cdef long n_rows
+    cdef tuple arrays  # every array the C run points into, kept alive
+
+    def __init__(self, tuple network, tuple parameters, tuple data, tuple buffers, bint mean_reduction,
+                 long blas_min_weights=-1, bint fuse_sgd=False):
+        cdef float[::1] theta_f
+        cdef double[::1] theta_d
+        theta = parameters[0]
+        self.n_rows = data[0].shape[0]
+        self.full_batch = data[5] >= self.n_rows
+        self.arrays = (network, parameters, data, buffers)
+        fmt = memoryview(theta).format
+        self.single = fmt == "f"
+        if fmt == "f":
+            theta_f = theta
+            _fill_run(&self.run_f, theta_f, network, parameters, data, buffers, self.full_batch, mean_reduction,
+                      blas_min_weights, fuse_sgd)
+            self.batch = self.run_f.data.batch
+        elif fmt == "d":
+            theta_d = theta
+            _fill_run(&self.run_d, theta_d, network, parameters, data, buffers, self.full_batch, mean_reduction,
+                      blas_min_weights, fuse_sgd)
+            self.batch = self.run_d.data.batch
         else:
-            fastnn_fused_gradient_d(&theta[0], &grad[0], &layout[0, 0], layout.shape[0], &XT[0, 0], &X[0, 0],
-                                    order_p, n_order, batch, &XbT[0], X.shape[1], step, &work[0], dgemm,
-                                    blas_min_weights)
+            raise ValueError(f"SmallNet: theta must be float32 or float64, got format {fmt!r}")
+
+    cdef long _set_order(self, const int64_t[::1] order, str who) except -1:
+        """Point the run at this call's order (mini-batches only); returns its length."""
+        cdef long n_order = 0 if order is None else order.shape[0], i
+        cdef const int64_t *p = NULL
+        if self.full_batch:
+            _require(n_order == 0, f"{who}: a full-batch run takes no order")
+        else:
+            _require(n_order > 0, f"{who}: mini-batches need the order of the rows")
+            for i in range(n_order):
+                if order[i] < 0 or order[i] >= self.n_rows:
+                    raise ValueError(f"{who}: order index out of range")
+            p = &order[0]
+        self.run_f.data.order, self.run_f.data.n_order = p, n_order
+        self.run_d.data.order, self.run_d.data.n_order = p, n_order
+        return n_order
+
+    def run(self, const double[::1] lrs not None, double t0, double[::1] losses not None,
+            int64_t[::1] correct not None, const int64_t[::1] order=None):
+        """Run len(lrs) steps, step s at learning rate lrs[s] (t0: the optimiser's step count before);
+        mini-batches are order[s·batch:(s+1)·batch]. losses[s] := summed loss of step s, correct[s] :=
+        its correct predictions (before the update). Returns the steps done: stops before applying a
+        step whose loss is not finite."""
+        cdef long steps = lrs.shape[0], done = 0
+        _require(losses.shape[0] >= steps and correct.shape[0] >= steps, "SmallNet.run: losses/correct too short")
+        cdef long n_order = self._set_order(order, "SmallNet.run")
+        _require(self.full_batch or steps * self.batch <= n_order + self.batch - 1,
+                 "SmallNet.run: more steps than mini-batches in the order")
+        if steps == 0:
+            return 0
+        with nogil:
+            if self.single:
+                done = fastnn_train_f(&self.run_f, &lrs[0], steps, t0, &losses[0], &correct[0])
+            else:
+                done = fastnn_train_d(&self.run_d, &lrs[0], steps, t0, &losses[0], &correct[0])
+        return done
+
+    def gradient(self, long step, const int64_t[::1] order=None):
+        """grad's weight blocks of the BLAS layers for step ``step`` of the last ``run`` (same order),
+        which fused their SGD step: that step's activations and deltas are still in work (and its
+        gathered rows in XbT)."""
+        cdef long n_order = self._set_order(order, "SmallNet.gradient")
+        _require(step >= 0 and (self.full_batch or step * self.batch < n_order), "SmallNet.gradient: no such step")
+        with nogil:
+            if self.single:
+                fastnn_fused_gradient_f(&self.run_f, step)
+            else:
+                fastnn_fused_gradient_d(&self.run_d, step)

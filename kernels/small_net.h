@@ -43,6 +43,16 @@ typedef void (*fnn_dgemm_t)(char *transa, char *transb, int *m, int *n, int *k, 
 
 #include "codes.h"  /* FNN_LOSS_*, FNN_OPT_*, layout columns */
 
+/* The network of a training run (the same for both element types) */
+typedef struct {
+    const int64_t *layout;  /* L rows of FNN_LAYOUT_COLS int64: fan_in, fan_out, w_off, b_off (−1: no bias), a_off, d_off */
+    long L;                 /* number of dense layers */
+    const int *acts;        /* per layer: activation code FNN_ACT_* (the output layer's is linear under CE/BCE) */
+    const double *ks;       /* per layer: activation slope k, f(k·z) */
+    const double *alphas;   /* per layer: leaky-ReLU slope α for z < 0 */
+    int loss;               /* loss code FNN_LOSS_* */
+} fnn_layers_t;
+
 #define T float
 #define FNN_GEMM fnn_sgemm_t
 #define FNN_NAME(x) fastnn_##x##_f

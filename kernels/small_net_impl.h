@@ -6,8 +6,9 @@
  *
  * layout: int64 rows of (fan_in, fan_out, w_off, b_off, a_off, d_off) per layer; theta/grad:
  * flat parameters (W row-major fan_in × fan_out at w_off, bias at b_off or −1); work: A_l and
- * D_l blocks (fan_out × n) at a_off/d_off, followed by 2n scratch values. Loss kinds and
- * optimisers as in fastnn/engines.py.
+ * D_l blocks (fan_out × n) at a_off/d_off, followed by 2n scratch values. Loss, optimiser and
+ * activation codes: kernels/codes.h (mirrors fastnn/codes.py). One training run is described by
+ * FNN_NAME(net_t) below, filled once per engine by kernels/_cykernels.pyx (SmallNet).
  *
  * The three products of a layer (forward, weight gradient, deltas below) go to the Fortran BLAS
  * gemm passed in (scipy's sgemm/dgemm) when the layer has at least `blas_min_weights` weights
@@ -23,6 +24,55 @@
  *   16×16    1.79  2.70  4.32  3.37  3.06  2.41  3.58  2.14
  *   300×10   2.86  4.53  4.90  3.31  2.39  2.53  1.38  2.61
  */
+
+/* Parameters and optimiser of a training run */
+typedef struct {
+    T *theta;     /* flat parameters: W_l (fan_in × fan_out, row-major) at w_off, b_l at b_off */
+    T *grad;      /* flat gradient of the last step, same layout (weight decay included) */
+    T *m1, *m2;   /* optimiser moments, size values each when used (momentum: m1; Adam: m1, m2) */
+    long size;    /* number of parameters */
+    int opt;      /* optimiser code FNN_OPT_* */
+    double mu;    /* momentum coefficient */
+    double b1, b2, eps;  /* Adam β1, β2, ε */
+    T wd;         /* L2 weight decay of the weights (added to their gradient) */
+} FNN_NAME(params_t);
+
+/* The training data: full batch when order == NULL, else mini-batches of rows of X/Y via order */
+typedef struct {
+    const T *XT, *YT;         /* full batch: inputs (n_cols × batch) and targets (n_out × batch), feature-major */
+    const int64_t *labels;    /* class label per row of X (for the correct counts), or NULL */
+    long n_labels;            /* number of labels (0: no correct counts) */
+    const T *X, *Y;           /* mini-batches: inputs and targets, row-major (rows × n_cols, rows × n_out) */
+    const int64_t *order;     /* mini-batches: rows of X of the steps, batch by batch (NULL: full batch) */
+    long n_order;             /* length of order */
+    long batch;               /* rows per step (the last mini-batch may be shorter) */
+    long n_cols, n_out;       /* input features, outputs */
+} FNN_NAME(data_t);
+
+/* Work buffers, sized for `batch` rows */
+typedef struct {
+    T *XbT, *YbT;   /* a mini-batch's inputs (feature-major, or sample-major for BLAS) and targets (feature-major) */
+    int64_t *lb;    /* a mini-batch's labels */
+    T *work;        /* A_l and D_l blocks at the layout's a_off/d_off */
+    T *scratch;     /* 2·batch scratch values (the end of the work buffer) */
+} FNN_NAME(buffers_t);
+
+/* How the steps are computed */
+typedef struct {
+    int mean_reduction;     /* gradients of the mean loss over a step's rows (else of the summed loss) */
+    FNN_GEMM gemm;          /* Fortran BLAS gemm for the products, or NULL: hand loops only */
+    long blas_min_weights;  /* layers with fan_in·fan_out ≥ this use gemm */
+    int fuse_sgd;           /* plain SGD without weight decay: W −= lr·Xin·Dᵀ inside the GEMM (see train) */
+} FNN_NAME(options_t);
+
+/* Everything one training run of the C loop reads and writes (see FNN_NAME(train)) */
+typedef struct {
+    fnn_layers_t net;           /* the layers, activations and loss */
+    FNN_NAME(params_t) params;  /* parameters, gradient and optimiser state */
+    FNN_NAME(data_t) data;      /* the training set and the order of its rows */
+    FNN_NAME(buffers_t) buf;    /* work buffers */
+    FNN_NAME(options_t) opts;   /* reduction, BLAS and fusion choices */
+} FNN_NAME(net_t);
 
 /* Row-major C (m×n) := alpha·op(A)·op(B) + beta·C (ta, tb: 'n' or 't'). Column-major BLAS sees
  * each row-major matrix as its transpose, so it computes Cᵀ = op(B)ᵀ·op(A)ᵀ: operands swapped. */
@@ -185,10 +235,13 @@ static inline __attribute__((always_inline)) double FNN_NAME(loss_t)(T *A, const
 
 /* Forward pass and output loss/delta over n samples; returns the summed loss. XT is the input
  * block, feature-major (fi × n) or sample-major (n × fi) when x_sample_major. */
-static inline __attribute__((always_inline)) double FNN_NAME(forward_loss)(const T *theta, const int64_t *layout, long L,
-                                      const T *XT, int x_sample_major, const T *YT, long n, const int *acts,
-                                      const double *ks, const double *alphas, int kind, T scale, T *work,
+static inline __attribute__((always_inline)) double FNN_NAME(forward_loss)(const T *theta, const fnn_layers_t *net,
+                                      const T *XT, int x_sample_major, const T *YT, long n, T scale, T *work,
                                       T *scratch, FNN_GEMM gemm, long blas_min_weights) {
+    const int64_t *layout = net->layout;
+    const long L = net->L;
+    const int *acts = net->acts, kind = net->loss;
+    const double *ks = net->ks, *alphas = net->alphas;
     for (long l = 0; l < L; l++) {
         const int64_t *ly = layout + FNN_LAYOUT_COLS * l;
         const T *Xin = l == 0 ? XT : work + layout[FNN_LAYOUT_COLS * (l - 1) + FNN_COL_A_OFF];
@@ -205,11 +258,13 @@ static inline __attribute__((always_inline)) double FNN_NAME(forward_loss)(const
 /* Backward pass from the output delta: each layer's deltas below (with its old W), then its gradient
  * into grad — or, with sgd_lr ≠ 0, the SGD step of the weights of BLAS layers (see weight_grad_t;
  * their block of grad is left as it was). */
-static inline __attribute__((always_inline)) void FNN_NAME(backward)(T *theta, T *grad, const int64_t *layout, long L,
-                                      const T *XT, int x_sample_major, long n, const int *acts, const double *ks,
-                                      const double *alphas, T wd, T *work, FNN_GEMM gemm, long blas_min_weights,
-                                      T sgd_lr) {
-    for (long l = L - 1; l >= 0; l--) {
+static inline __attribute__((always_inline)) void FNN_NAME(backward)(T *theta, T *grad, const fnn_layers_t *net,
+                                      const T *XT, int x_sample_major, long n, T wd, T *work, FNN_GEMM gemm,
+                                      long blas_min_weights, T sgd_lr) {
+    const int64_t *layout = net->layout;
+    const int *acts = net->acts;
+    const double *ks = net->ks, *alphas = net->alphas;
+    for (long l = net->L - 1; l >= 0; l--) {
         const int64_t *ly = layout + FNN_LAYOUT_COLS * l;
         const long fi = ly[FNN_COL_FAN_IN], fo = ly[FNN_COL_FAN_OUT];
         const T *Xin = l == 0 ? XT : work + layout[FNN_LAYOUT_COLS * (l - 1) + FNN_COL_A_OFF];
@@ -305,26 +360,39 @@ static inline __attribute__((always_inline)) const T *FNN_NAME(batch_input)(cons
     return XbT;
 }
 
-/* Run `steps` steps. Full batch when order == NULL (XT/YT are the whole set, feature-major);
- * otherwise mini-batches of `batch` rows gathered from row-major X/Y through `order` into the
- * buffers XbT (feature-major, or sample-major when the first layer's products go to BLAS) and YbT
- * (feature-major), labels into lb. Per-step summed loss and correct counts go to losses/correct.
- * Returns the steps done; stops before updating at a non-finite loss.
+/* Run `steps` steps of the training run `run`, step s with learning rate lrs[s] (t0: the optimiser's
+ * step count before the first). Full batch when run->data.order == NULL (XT/YT are the whole set,
+ * feature-major); otherwise mini-batches of `batch` rows gathered from row-major X/Y through `order`
+ * into the buffers XbT (feature-major, or sample-major when the first layer's products go to BLAS)
+ * and YbT (feature-major), labels into lb. Per-step summed loss and correct counts go to
+ * losses/correct. Returns the steps done; stops before updating at a non-finite loss.
  *
  * fuse_sgd (plain SGD without weight decay only): the weights of BLAS layers take their SGD step
  * inside the gradient's GEMM (W −= lr·Xin·Dᵀ, no pass over grad and θ), so their blocks of grad
  * are stale after a step with a finite loss; FNN_NAME(fused_gradient) recomputes them for the last
  * step when asked for. Fused or not, a step always takes the same path (no dependence on how the
  * steps are split into calls). */
-FASTNN_CLONES static long FNN_NAME(train)(T *theta, T *grad, T *m1, T *m2, long size, const int64_t *layout, long L,
-                            const T *XT, const T *YT, const int64_t *labels, long n_labels,
-                            const T *X, const T *Y, const int64_t *order, long n_order, long batch,
-                            T *XbT, T *YbT, int64_t *lb, long n_cols, long n_out,
-                            const int *acts, const double *ks, const double *alphas, int kind,
-                            int mean_reduction, T wd, int opt, const double *lrs, long steps,
-                            double mu, double b1, double b2, double eps, double t0,
-                            T *work, T *scratch, double *losses, int64_t *correct,
-                            FNN_GEMM gemm, long blas_min_weights, int fuse_sgd) {
+FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const double *lrs, long steps, double t0,
+                                          double *losses, int64_t *correct) {
+    /* the run's fields as locals: the loop reads them as plain values, never through run */
+    const fnn_layers_t *net = &run->net;
+    const int64_t *layout = net->layout;
+    const long L = net->L;
+    T *theta = run->params.theta, *grad = run->params.grad, *m1 = run->params.m1, *m2 = run->params.m2;
+    const long size = run->params.size;
+    const int opt = run->params.opt;
+    const double mu = run->params.mu, b1 = run->params.b1, b2 = run->params.b2, eps = run->params.eps;
+    const T wd = run->params.wd;
+    const T *XT = run->data.XT, *YT = run->data.YT, *X = run->data.X, *Y = run->data.Y;
+    const int64_t *labels = run->data.labels, *order = run->data.order;
+    const long n_labels = run->data.n_labels, n_order = run->data.n_order, batch = run->data.batch;
+    const long n_cols = run->data.n_cols, n_out = run->data.n_out;
+    T *XbT = run->buf.XbT, *YbT = run->buf.YbT, *work = run->buf.work, *scratch = run->buf.scratch;
+    int64_t *lb = run->buf.lb;
+    const int mean_reduction = run->opts.mean_reduction;
+    FNN_GEMM gemm = run->opts.gemm;
+    long blas_min_weights = run->opts.blas_min_weights;
+    int fuse_sgd = run->opts.fuse_sgd;
     const int64_t *lo = layout + FNN_LAYOUT_COLS * (L - 1);
     if (!gemm) blas_min_weights = LONG_MAX;
     fuse_sgd = fuse_sgd && opt == FNN_OPT_SGD && wd == 0;
@@ -332,7 +400,7 @@ FASTNN_CLONES static long FNN_NAME(train)(T *theta, T *grad, T *m1, T *m2, long 
         const T *xt = XT, *yt = YT;
         const int64_t *lab = labels;
         long rows = batch;
-        const int x_sample_major = order && layout[0] * layout[1] >= blas_min_weights;
+        const int x_sample_major = order && layout[FNN_COL_FAN_IN] * layout[FNN_COL_FAN_OUT] >= blas_min_weights;
         if (order) {
             const long start = s * batch;
             rows = n_order - start < batch ? n_order - start : batch;
@@ -345,13 +413,13 @@ FASTNN_CLONES static long FNN_NAME(train)(T *theta, T *grad, T *m1, T *m2, long 
             yt = YbT; lab = lb;
         }
         const T scale = mean_reduction ? (T)1 / (T)rows : (T)1;
-        const double loss = FNN_NAME(forward_loss)(theta, layout, L, xt, x_sample_major, yt, rows, acts, ks, alphas,
-                                                   kind, scale, work, scratch, gemm, blas_min_weights);
+        const double loss = FNN_NAME(forward_loss)(theta, net, xt, x_sample_major, yt, rows, scale, work, scratch, gemm,
+                                                   blas_min_weights);
         losses[s] = loss;
         if (n_labels) correct[s] = FNN_NAME(count_correct)(work + lo[FNN_COL_A_OFF], lo[FNN_COL_FAN_OUT], rows, lab, scratch, scratch + rows);
         const int finite = isfinite(loss), fused = fuse_sgd && finite;
-        FNN_NAME(backward)(theta, grad, layout, L, xt, x_sample_major, rows, acts, ks, alphas, wd, work, gemm,
-                           blas_min_weights, fused ? (T)lrs[s] : (T)0);
+        FNN_NAME(backward)(theta, grad, net, xt, x_sample_major, rows, wd, work, gemm, blas_min_weights,
+                           fused ? (T)lrs[s] : (T)0);
         if (!finite) return s;
         if (fused)
             FNN_NAME(sgd_rest)(theta, grad, layout, L, lrs[s], blas_min_weights);
@@ -363,13 +431,20 @@ FASTNN_CLONES static long FNN_NAME(train)(T *theta, T *grad, T *m1, T *m2, long 
 
 /* grad's weight blocks of the BLAS layers, Xin·Dᵀ, for step s of the last train call (which fused
  * their SGD step; that step's activations, deltas and gathered batch are still in work and XbT) */
-FASTNN_CLONES static void FNN_NAME(fused_gradient)(T *theta, T *grad, const int64_t *layout, long L, const T *XT,
-                                                   const T *X, const int64_t *order, long n_order, long batch,
-                                                   T *XbT, long n_cols, long s, T *work, FNN_GEMM gemm,
-                                                   long blas_min_weights) {
+FASTNN_CLONES static void FNN_NAME(fused_gradient)(const FNN_NAME(net_t) *run, long s) {
+    const int64_t *layout = run->net.layout;
+    const long L = run->net.L;
+    T *theta = run->params.theta, *grad = run->params.grad;
+    const T *XT = run->data.XT, *X = run->data.X;
+    const int64_t *order = run->data.order;
+    const long n_order = run->data.n_order, batch = run->data.batch, n_cols = run->data.n_cols;
+    T *XbT = run->buf.XbT, *work = run->buf.work;
+    FNN_GEMM gemm = run->opts.gemm;
+    const long blas_min_weights = run->opts.blas_min_weights;
+    if (!gemm) return;  /* no BLAS layers: nothing was fused */
     const T *xt = XT;
     long rows = batch;
-    const int x_sample_major = order && layout[0] * layout[1] >= blas_min_weights;
+    const int x_sample_major = order && layout[FNN_COL_FAN_IN] * layout[FNN_COL_FAN_OUT] >= blas_min_weights;
     if (order) {
         rows = n_order - s * batch < batch ? n_order - s * batch : batch;
         xt = FNN_NAME(batch_input)(X, order, s * batch, rows, n_cols, XbT, x_sample_major, 0);

@@ -40,6 +40,8 @@ def test_no_bare_codes_left_in_the_kernels():
         text = path.read_text()
         assert not re.search(r"\b(ly|lp|lo)\[[0-9]\]", text), path.name
         assert not re.search(r"layout\s*\+\s*6\b|layout\[6\b", text), path.name
+        # layout[l, 1], layout[0] (but &layout[0, 0], the table's address, is no column)
+        assert not re.search(r"(?<!&)layout\[[^\]]*,\s*[0-9]\]|(?<!&)layout\[[0-9]\]", text), path.name
         assert not re.search(r"\b(kind|opt|act)\s*[!=]=\s*[0-9]", text), path.name
 
 

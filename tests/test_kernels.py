@@ -242,32 +242,50 @@ def test_dense_forward_check_reports_non_finite_products(backend, dtype, rng):
 
 
 @pytest.mark.skipif("cython" not in BACKENDS, reason="the C loop is part of the Cython backend")
-def test_train_small_refuses_inconsistent_buffers():
-    """The C training loop checks its buffers before running (with or without BLAS products)."""
+def test_small_net_refuses_inconsistent_buffers():
+    """The C training loop checks its arrays when its run is described (SmallNet) and the order,
+    learning rates and outputs of each call, for steps and for the fused-gradient recomputation."""
     import fastnn
     from fastnn import engines
+    from fastnn.train.optim import SGD
 
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((50, 6)), rng.integers(0, 3, 50)
     model = fastnn.DeepMLP([6, 8, 3], dtype=np.float64, backend="cython", seed=0)
-    from fastnn.train.optim import SGD
-
     eng = engines.CLoopEngine(model.net, model.parameters, SGD(), X, np.eye(3)[y], y, 16, True)
     order = np.arange(50, dtype=np.int64)
+    acts = eng.net.acts.astype(np.int32)
+    eng_kernels = get_backend("cython").kernels
 
-    def run(**change):
-        args = dict(theta=eng.theta, grad=eng.grad, m1=eng.opt.m1, m2=eng.opt.m2, layout=eng.buffers.layout, XT=eng.XT,
-                     YT=eng.YT, labels=eng.labels, X=eng.X, Y=eng.Y, order=order, batch=16, XbT=eng.Xb, YbT=eng.Yb,
-                     lb=eng.lb, acts=eng.acts32, ks=eng.net.ks, alphas=eng.net.alphas, kind=eng.net.loss_code,
-                     mean_reduction=True, wd=0.0, opt=0, lrs=np.full(4, 0.1), mu=0.9, b1=0.9, b2=0.999, eps=1e-8,
-                     t0=0.0, work=eng.buffers.work, losses=np.zeros(4), correct=np.zeros(4, np.int64),
-                     blas_min_weights=0)
-        args.update(change)
-        return eng._ck.train_small(*args.values())
+    def small_net(fuse_sgd=False, **change):
+        a = dict(layout=eng.buffers.layout, acts=acts, ks=eng.net.ks, alphas=eng.net.alphas, loss=eng.net.loss_code,
+                 theta=eng.theta, grad=eng.grad, m1=eng.opt.m1, m2=eng.opt.m2, opt=0, mu=0.9, b1=0.9, b2=0.999,
+                 eps=1e-8, wd=0.0, X=eng.X, Y=eng.Y, labels=eng.labels, XT=eng.XT, YT=eng.YT, batch=16,
+                 XbT=eng.Xb, YbT=eng.Yb, lb=eng.lb, work=eng.buffers.work)
+        a.update(change)
+        group = lambda *names: tuple(a[k] for k in names)  # noqa: E731
+        return eng_kernels.SmallNet(group("layout", "acts", "ks", "alphas", "loss"),
+                                    group("theta", "grad", "m1", "m2", "opt", "mu", "b1", "b2", "eps", "wd"),
+                                    group("X", "Y", "labels", "XT", "YT", "batch"), group("XbT", "YbT", "lb", "work"),
+                                    True, 0, fuse_sgd)
+
+    def run(net=None, lrs=np.full(4, 0.1), order=order, n_losses=None):
+        n_losses = lrs.size if n_losses is None else n_losses
+        return (net or small_net()).run(lrs, 0.0, np.zeros(n_losses), np.zeros(n_losses, np.int64), order)
 
     assert run() == 4  # 50 rows in batches of 16: the 4th batch has 2 rows
-    for bad in [dict(work=eng.buffers.work[:-1]), dict(XbT=eng.Xb[:-1]), dict(lrs=np.full(5, 0.1)),
-                dict(order=np.array([0, 50] + [1] * 48, dtype=np.int64)), dict(grad=eng.grad[:-1]),
-                dict(acts=eng.acts32[:1])]:
+    for bad in [dict(work=eng.buffers.work[:-1]), dict(XbT=eng.Xb[:-1]), dict(grad=eng.grad[:-1]),
+                dict(acts=acts[:1]), dict(labels=eng.labels[:-1]), dict(Y=eng.Y[:-1]), dict(opt=1),
+                dict(X=eng.X.astype(np.float32))]:
+        with pytest.raises(ValueError):
+            small_net(**bad)
+    for bad in [dict(lrs=np.full(5, 0.1)), dict(n_losses=3), dict(order=np.array([0, 50] + [1] * 48, dtype=np.int64)),
+                dict(order=None)]:
         with pytest.raises(ValueError):
             run(**bad)
+    fused = small_net(fuse_sgd=True)
+    assert run(fused) == 4
+    fused.gradient(3, order)  # the last step's weight gradients
+    for step, bad_order in [(4, order), (-1, order), (0, order[:0]), (0, np.array([-1] + [0] * 49, dtype=np.int64))]:
+        with pytest.raises(ValueError):
+            fused.gradient(step, bad_order)

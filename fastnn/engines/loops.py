@@ -82,17 +82,23 @@ class CLoopEngine(LoopEngine):
         super().__init__(*args, **kwargs)
         from ..backends import get_backend
 
-        self._ck = get_backend("cython").kernels
-        self.acts32 = self.net.acts.astype(np.int32)
+        net, opt, dtype = self.net, self.opt, self.X.dtype
         if self.full_batch:
             self.YT = np.ascontiguousarray(self.Y.T)
-            self.Xb = self.Yb = np.zeros(1, dtype=self.X.dtype)
+            self.Xb = self.Yb = np.zeros(1, dtype=dtype)
             self.lb = np.zeros(1, dtype=np.int64)
         else:
-            self.XT = self.YT = np.zeros((1, 1), dtype=self.X.dtype)
-        self._no_order = np.zeros(0, dtype=np.int64)
-        self._fuse_sgd = config.CLOOP_FUSE_SGD and self.opt.name == "sgd" and self.opt.weight_decay == 0.0
+            self.XT = self.YT = np.zeros((1, 1), dtype=dtype)
+        self._fuse_sgd = config.CLOOP_FUSE_SGD and opt.name == "sgd" and opt.weight_decay == 0.0
         self._stale = None  # (order, step) of a last step whose fused weight gradients are not in grad
+        # the C loop's description of this run (kernels/_cykernels.pyx: SmallNet), built once: the
+        # engine's arrays are updated in place, never replaced
+        self._net = get_backend("cython").kernels.SmallNet(
+            (self.layout, net.acts.astype(np.int32), net.ks, net.alphas, net.loss_code),
+            (self.theta, self._grad, opt.m1, opt.m2, opt.kind, *opt.hyper, opt.weight_decay),
+            (self.X, self.Y, self.labels, self.XT, self.YT, self.batch),
+            (self.Xb, self.Yb, self.lb, self.buffers.work),
+            self.mean_reduction, config.CLOOP_BLAS_MIN_WEIGHTS, self._fuse_sgd)
 
     @property
     def grad(self):
@@ -100,28 +106,24 @@ class CLoopEngine(LoopEngine):
         if self._stale is not None:
             order, step = self._stale
             self._stale = None
-            self._ck.small_net_gradient(self.theta, self._grad, self.layout, self.XT, self.X, order,
-                                        self.batch, self.Xb, self.buffers.work, step, config.CLOOP_BLAS_MIN_WEIGHTS)
+            self._net.gradient(step, order)
         return self._grad
 
     @grad.setter
     def grad(self, value):
-        self._grad = value
+        if hasattr(self, "_net"):  # the C run writes into the array it was built with
+            np.copyto(self._grad, value)
+        else:
+            self._grad = value
         self._stale = None
 
     def run(self, order, lrs):
         n = lrs.size
         losses = np.zeros(n)
         correct = np.zeros(n, dtype=np.int64)
-        net, opt = self.net, self.opt
-        mu, b1, b2, eps = opt.hyper
         lrs = np.ascontiguousarray(lrs, dtype=np.float64)
-        order_arg = self._no_order if self.full_batch else np.ascontiguousarray(order, dtype=np.int64)
-        done = self._ck.train_small(
-            self.theta, self._grad, opt.m1, opt.m2, self.layout, self.XT, self.YT, self.labels,
-            self.X, self.Y, order_arg, self.batch, self.Xb, self.Yb, self.lb, self.acts32, net.ks, net.alphas,
-            net.loss_code, self.mean_reduction, opt.weight_decay, opt.kind, lrs, mu, b1, b2, eps, float(opt.t),
-            self.buffers.work, losses, correct, config.CLOOP_BLAS_MIN_WEIGHTS, self._fuse_sgd)
+        order_arg = None if self.full_batch else np.ascontiguousarray(order, dtype=np.int64)
+        done = self._net.run(lrs, float(self.opt.t), losses, correct, order_arg)
         # a step with a non-finite loss is not fused (grad is complete); otherwise the last one was
         self._stale = (order_arg, done - 1) if self._fuse_sgd and done == n else None
         rows = self._rows(order_arg, n)
