@@ -12,7 +12,7 @@ from .cython_conv import (conv2d_backward, conv2d_forward, conv2d_out_shape, con
 
 NAME = "cython"
 RELEASES_GIL = True  # every kernel runs without the GIL: callers may run them from several threads
-kernels = _ck  # the raw extension (e.g. its compiled small-network loop, train_small)
+kernels = _ck  # the raw extension (e.g. its compiled small-network loop, SmallNet.run)
 
 _NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
 
