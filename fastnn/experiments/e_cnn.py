@@ -142,6 +142,25 @@ def _curves(ctx, results, title, name):
                     + f", {m['seconds_per_epoch']:.2f} s/epoch")
     ctx.note("Final table — " + "; ".join(rows) + ".")
     _data_note(ctx)
+    _summary(ctx, results)
+
+
+def _summary(ctx, results):
+    """Headline, the course's figures beside ours, and one verdict per claim of the course."""
+    acc = {run: r["metrics"]["test_accuracy"] for run, _, r in results}
+    best = max(acc, key=acc.get)
+    ctx.headline(f"best: {best} — test {acc[best]:.1%} after {_epochs(ctx)} epochs")
+    note = ctx.data_note(course="full MNIST, 60,000 training images, 10 epochs")
+    for run, kw, r in results:
+        ref = _reference(kw)
+        if ref is not None:
+            ours = r["metrics"]["test_accuracy"]
+            ctx.reference(f"{run}: test accuracy", ours, ref, note)
+            ctx.verdict(f"{run} reaches the course's {ref:.1%} (within 3 points or above)", ours >= ref - 0.03,
+                        f"{ours:.1%} vs {ref:.1%}")
+    (a, acc_a), (b, acc_b) = list(acc.items())[:2]
+    ctx.verdict(f"{a} and {b} both train the CNN (test accuracy ≥ 80%)", min(acc_a, acc_b) >= 0.8,
+                f"{a} {acc_a:.1%}, {b} {acc_b:.1%}")
 
 
 def _data_note(ctx):
