@@ -1,4 +1,4 @@
-"""Build the Cython kernels in kernels/ into the extension ``fastnn._cykernels``.
+"""Build the Cython kernels in kernels/ into the extensions ``fastnn._cykernels`` and ``fastnn._cysparse``.
 
 Compiler directives live here, in one place. Set FASTNN_CYTHON_DEBUG=1 when
 building to turn bounds and wraparound checks on (slow; for debugging only).
@@ -35,17 +35,29 @@ elif sys.platform == "darwin":  # Apple clang has no OpenMP by default: kernels 
 else:  # MSVC
     compile_args, link_args = ["/O2", "/openmp"], []
 
-extensions = [
-    Extension(
-        "fastnn._cykernels",
-        sources=["kernels/_cykernels.pyx"],
+
+
+def _extension(name, source, depends):
+    """One Cython extension of kernels/, with the compile arguments above."""
+    return Extension(
+        name,
+        sources=[source],
         include_dirs=[numpy.get_include(), "kernels"],
-        depends=["kernels/epilogue.h", "kernels/simd_math.h", "kernels/small_net.h", "kernels/small_net_impl.h"],
+        depends=depends,
         libraries=libraries,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
+
+
+extensions = [
+    _extension("fastnn._cykernels", "kernels/_cykernels.pyx",
+               ["kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h", "kernels/small_net.h",
+                "kernels/small_net_impl.h"]),
+    # first layers that skip zero inputs (fastnn.backends.cython_sparse)
+    _extension("fastnn._cysparse", "kernels/_cysparse.pyx",
+               ["kernels/sparse.h", "kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, include_path=["kernels"]))

@@ -392,6 +392,17 @@ cdef void _column_sums(const floating[:, ::1] D, floating[::1] out, double scale
     free(partial)
 
 
+def column_sums(const floating[:, ::1] D, floating[::1] out, double scale, bint accumulate=False):
+    """out := scale·Σ_rows D (+ out if accumulate)"""
+    _require(out.shape[0] == D.shape[1], "column_sums needs out of length D.shape[1]")
+    if D.shape[0] == 0:
+        if not accumulate:
+            out[:] = 0
+        return
+    with nogil:
+        _column_sums(D, out, scale, accumulate)
+
+
 def weight_grad(const floating[:, ::1] X, const floating[:, ::1] D, floating[:, ::1] dW,
                 floating[::1] db, bint has_bias, double scale, bint accumulate=False):
     """dW := scale·XᵀD (+ dW if accumulate); db := scale·Σ_rows D (+ db if accumulate)"""
