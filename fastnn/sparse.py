@@ -6,8 +6,9 @@ gradient). Each backend has two kernels over ``CSR.parts`` = (indptr, indices, v
 
     sparse_dense_forward(indptr, indices, values, W, b, A, act, k, alpha, check=False)
                                                   A := f(X·W + b), skipping the zeros of X
-    sparse_weight_grad(indptr, indices, values, D, dW, db, scale, accumulate=False)
+    sparse_weight_grad(indptr, indices, values, D, dW, db, scale, accumulate=False, xt=None)
                                                   dW := scale·XᵀD; db := scale·Σ_rows D
+                                                  (xt: ``csr.transpose().parts``, if built once)
 
 ``to_csr(X)`` builds the form once per fit (X does not change between steps), ``csr_rows(csr,
 order)`` permutes it for an epoch's shuffled order (its mini-batches are then row ranges) and
@@ -57,6 +58,19 @@ class CSR(NamedTuple):
         if not 0 <= lo <= hi <= self.n_rows:
             raise ValueError(f"row block {lo}:{hi} is outside the {self.n_rows} rows")
         return CSR(self.indptr[lo:hi + 1], self.indices, self.values, self.n_cols)
+
+    def transpose(self) -> "CSR":
+        """Xᵀ of these rows in sparse rows (offsets from 0, row numbers from the block's first row):
+        the form the weight gradient Xᵀ·D walks. Build it once for rows that do not change (the row
+        blocks of a full-batch fit) and pass ``xt=`` to ``sparse_weight_grad``."""
+        import scipy.sparse as sp
+
+        lo, hi = int(self.indptr[0]), int(self.indptr[-1])
+        csc = sp.csr_matrix((self.values[lo:hi], self.indices[lo:hi], self.indptr - lo),
+                            shape=(self.n_rows, self.n_cols)).tocsc()
+        csc.sort_indices()
+        return CSR(csc.indptr.astype(np.int64), csc.indices.astype(np.int32),
+                   np.ascontiguousarray(csc.data, dtype=self.values.dtype), self.n_rows)
 
     def toarray(self) -> np.ndarray:
         """The dense rows (for checks and tests)."""

@@ -9,22 +9,20 @@ sparse structure (offsets in order, column indices below d) before touching memo
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t
 from libc.stdlib cimport free, malloc
 
 cdef extern from "sparse.h":
-    void fastnn_csr_matmul_f(const int64_t *indptr, const int32_t *indices, const float *values, long rows,
-                             const float *W, long m, float *A) nogil
-    void fastnn_csr_matmul_d(const int64_t *indptr, const int32_t *indices, const double *values, long rows,
-                             const double *W, long m, double *A) nogil
+    void fastnn_spmm_f(const int64_t *ptr, const int32_t *idx, const float *val, long n_outer, long n_inner,
+                       const float *B, long m, float *C, float scale, int accumulate, int64_t *cur,
+                       float *pk) nogil
+    void fastnn_spmm_d(const int64_t *ptr, const int32_t *idx, const double *val, long n_outer, long n_inner,
+                       const double *B, long m, double *C, double scale, int accumulate, int64_t *cur,
+                       double *pk) nogil
     void fastnn_csr_to_csc_f(const int64_t *indptr, const int32_t *indices, const float *values, long rows, long d,
                              int64_t *colptr, int32_t *rowidx, float *colval, int64_t *next) nogil
     void fastnn_csr_to_csc_d(const int64_t *indptr, const int32_t *indices, const double *values, long rows, long d,
                              int64_t *colptr, int32_t *rowidx, double *colval, int64_t *next) nogil
-    void fastnn_csc_grad_f(const int64_t *colptr, const int32_t *rowidx, const float *colval, long c0, long c1,
-                           const float *D, long m, float *dW, float scale, int accumulate) nogil
-    void fastnn_csc_grad_d(const int64_t *colptr, const int32_t *rowidx, const double *colval, long c0, long c1,
-                           const double *D, long m, double *dW, double scale, int accumulate) nogil
     void fastnn_activate_rows_f(float *a, const float *b, long rows, long m, int act, float k, float alpha) nogil
     void fastnn_activate_rows_d(double *a, const double *b, long rows, long m, int act, double k, double alpha) nogil
 
@@ -34,6 +32,8 @@ cdef extern from "rowwise.h":
 
 # A product goes parallel only above this many multiply-adds (a parallel region costs microseconds).
 cdef Py_ssize_t PARALLEL_MIN = 65536
+cdef extern from "sparse.h":
+    int FASTNN_SPMM_CHUNK_BYTES
 
 
 cdef int _check_csr(const int64_t[::1] indptr, const int32_t[::1] indices, Py_ssize_t n_values,
@@ -42,18 +42,16 @@ cdef int _check_csr(const int64_t[::1] indptr, const int32_t[::1] indices, Py_ss
     column index of the rows is in [0, d)."""
     cdef Py_ssize_t i, rows = indptr.shape[0] - 1
     cdef int64_t p
-    cdef bint ok = rows >= 0
-    if ok:
+    cdef int bad = rows < 0
+    if not bad:
         with nogil:
-            ok = indptr[0] >= 0 and indptr[rows] <= indices.shape[0] and indptr[rows] <= n_values
+            bad = indptr[0] < 0 or indptr[rows] > indices.shape[0] or indptr[rows] > n_values
             for i in range(rows):
-                if indptr[i + 1] < indptr[i]:
-                    ok = False
-            if ok:
+                bad = bad | (indptr[i + 1] < indptr[i])
+            if not bad:  # branch-free, so that it vectorises: negative indices wrap to large ones
                 for p in range(indptr[0], indptr[rows]):
-                    if indices[p] < 0 or indices[p] >= d:
-                        ok = False
-    if not ok:
+                    bad = bad | (<uint32_t> indices[p] >= <uint32_t> d)
+    if bad:
         raise ValueError(f"{who}: invalid sparse rows (offsets out of order or past the values, or a column "
                          f"index outside 0..{d - 1}); build them with fastnn.sparse.to_csr")
     return 0
@@ -73,74 +71,104 @@ def csr_forward(const int64_t[::1] indptr, const int32_t[::1] indices, const flo
     if rows == 0:
         return True if check else None
     if n_threads > 1 and (indptr[rows] - indptr[0]) * m > PARALLEL_MIN:
-        nc = min(rows, 4 * n_threads)
+        nc = min(rows, n_threads)  # one share of rows per thread: each packs W once
     cdef const floating *bp = &b[0] if has_bias else NULL
     cdef const floating *vp = &values[0] if values.shape[0] > 0 else NULL
     cdef const int32_t *ip = &indices[0] if indices.shape[0] > 0 else NULL
+    cdef Py_ssize_t pack = d * FASTNN_SPMM_CHUNK_BYTES // sizeof(floating)
+    cdef int64_t *cur = <int64_t *> malloc(rows * sizeof(int64_t))
+    cdef floating *pk = <floating *> malloc(nc * pack * sizeof(floating))
+    if cur == NULL or pk == NULL:
+        free(cur); free(pk)
+        raise MemoryError("sparse_dense_forward: cannot allocate its scratch")
     with nogil:
         for c in prange(nc, schedule="static", num_threads=n_threads, use_threads_if=nc > 1):
             lo = c * rows // nc
             hi = (c + 1) * rows // nc
             if hi > lo:
                 if floating is float:
-                    fastnn_csr_matmul_f(&indptr[lo], ip, vp, hi - lo, &W[0, 0], m, &A[lo, 0])
+                    fastnn_spmm_f(&indptr[lo], ip, vp, hi - lo, d, &W[0, 0], m, &A[lo, 0], 1, 0, cur + lo, pk + c * pack)
                     if check:
                         bad += 1 - fastnn_all_finite_f(&A[lo, 0], (hi - lo) * m)
                     fastnn_activate_rows_f(&A[lo, 0], bp, hi - lo, m, act, <float> k, <float> alpha)
                 else:
-                    fastnn_csr_matmul_d(&indptr[lo], ip, vp, hi - lo, &W[0, 0], m, &A[lo, 0])
+                    fastnn_spmm_d(&indptr[lo], ip, vp, hi - lo, d, &W[0, 0], m, &A[lo, 0], 1, 0, cur + lo, pk + c * pack)
                     if check:
                         bad += 1 - fastnn_all_finite_d(&A[lo, 0], (hi - lo) * m)
                     fastnn_activate_rows_d(&A[lo, 0], bp, hi - lo, m, act, k, alpha)
+    free(cur); free(pk)
     return bad == 0 if check else None
 
 
 def csr_weight_grad(const int64_t[::1] indptr, const int32_t[::1] indices, const floating[::1] values,
-                    const floating[:, ::1] D, floating[:, ::1] dW, double scale, bint accumulate, int n_threads):
-    """dW := scale·XᵀD (+ dW if accumulate), X in sparse rows: the block is turned into sparse
-    columns, then each thread writes the gradient rows of its share of the columns (split by nonzeros)"""
+                    const floating[:, ::1] D, floating[:, ::1] dW, double scale, bint accumulate, int n_threads,
+                    const int64_t[::1] xt_indptr=None, const int32_t[::1] xt_indices=None,
+                    const floating[::1] xt_values=None):
+    """dW := scale·XᵀD (+ dW if accumulate), X in sparse rows. Xᵀ (the block in sparse columns) is
+    built here unless given (xt_*: Xᵀ in sparse rows, offsets from 0, row numbers from 0, e.g.
+    fastnn.sparse.CSR.transpose() once per fit); each thread then writes the gradient rows of its
+    share of the columns (split by nonzeros)"""
     cdef Py_ssize_t rows = indptr.shape[0] - 1, d = dW.shape[0], m = dW.shape[1]
     cdef Py_ssize_t t, c, nc = 1
     cdef int64_t nnz, target
+    cdef bint given = xt_indptr is not None
     if rows < 0 or D.shape[0] != rows or D.shape[1] != m or m == 0 or d == 0:
         raise ValueError("shape mismatch: sparse_weight_grad needs indptr of rows+1 offsets, D (rows, m), dW (d, m)")
     _check_csr(indptr, indices, values.shape[0], d, "sparse_weight_grad")
     nnz = indptr[rows] - indptr[0] if rows > 0 else 0
+    if given:
+        if xt_indices is None or xt_values is None or xt_indptr.shape[0] != d + 1 or xt_indptr[0] != 0 \
+                or xt_indptr[d] != nnz:
+            raise ValueError("sparse_weight_grad: the transposed block (xt) does not match the rows; "
+                             "build it with CSR.transpose() of the same block")
+        _check_csr(xt_indptr, xt_indices, xt_values.shape[0], max(rows, 1), "sparse_weight_grad (transposed block)")
     if n_threads > 1 and nnz * m > PARALLEL_MIN:
         nc = min(d, n_threads)
-    cdef int64_t *colptr = <int64_t *> malloc((2 * d + 1) * sizeof(int64_t))
-    cdef int32_t *rowidx = <int32_t *> malloc((nnz + 1) * sizeof(int32_t))
-    cdef floating *colval = <floating *> malloc((nnz + 1) * sizeof(floating))
+    cdef int64_t *colptr = <int64_t *> malloc((3 * d + 1) * sizeof(int64_t))  # + next, cursors
+    cdef int32_t *rowidx = <int32_t *> malloc((0 if given else nnz + 1) * sizeof(int32_t) + 1)
+    cdef floating *colval = <floating *> malloc((0 if given else nnz + 1) * sizeof(floating) + 1)
     cdef Py_ssize_t *bounds = <Py_ssize_t *> malloc((nc + 1) * sizeof(Py_ssize_t))
-    if colptr == NULL or rowidx == NULL or colval == NULL or bounds == NULL:
-        free(colptr); free(rowidx); free(colval); free(bounds)
+    cdef Py_ssize_t pack = max(rows, 1) * FASTNN_SPMM_CHUNK_BYTES // sizeof(floating)
+    cdef floating *pk = <floating *> malloc(nc * pack * sizeof(floating))
+    if colptr == NULL or rowidx == NULL or colval == NULL or bounds == NULL or pk == NULL:
+        free(colptr); free(rowidx); free(colval); free(bounds); free(pk)
         raise MemoryError("sparse_weight_grad: cannot allocate the column form of the block")
     cdef const floating *vp = &values[0] if values.shape[0] > 0 else NULL
     cdef const int32_t *ip = &indices[0] if indices.shape[0] > 0 else NULL
     cdef const floating *Dp = &D[0, 0] if rows > 0 else NULL
+    cdef const int64_t *cp = colptr
+    cdef const int32_t *rp = rowidx
+    cdef const floating *cv = colval
+    if given:
+        cp = &xt_indptr[0]
+        rp = &xt_indices[0] if xt_indices.shape[0] > 0 else NULL
+        cv = &xt_values[0] if xt_values.shape[0] > 0 else NULL
     with nogil:
-        if rows > 0:
-            if floating is float:
-                fastnn_csr_to_csc_f(&indptr[0], ip, vp, rows, d, colptr, rowidx, colval, colptr + d + 1)
+        if not given:
+            if rows > 0:
+                if floating is float:
+                    fastnn_csr_to_csc_f(&indptr[0], ip, vp, rows, d, colptr, rowidx, colval, colptr + d + 1)
+                else:
+                    fastnn_csr_to_csc_d(&indptr[0], ip, vp, rows, d, colptr, rowidx, colval, colptr + d + 1)
             else:
-                fastnn_csr_to_csc_d(&indptr[0], ip, vp, rows, d, colptr, rowidx, colval, colptr + d + 1)
-        else:
-            for c in range(d + 1):
-                colptr[c] = 0
+                for c in range(d + 1):
+                    colptr[c] = 0
         # thread t takes columns bounds[t]..bounds[t+1]−1: equal shares of nonzeros + one per column
         bounds[0] = 0
         c = 0
         for t in range(1, nc):
             target = t * (nnz + d) // nc
-            while c < d and colptr[c] + c < target:
+            while c < d and cp[c] + c < target:
                 c = c + 1
             bounds[t] = c
         bounds[nc] = d
         for t in prange(nc, schedule="static", num_threads=n_threads, use_threads_if=nc > 1):
             if floating is float:
-                fastnn_csc_grad_f(colptr, rowidx, colval, bounds[t], bounds[t + 1], Dp, m, &dW[0, 0],
-                                  <float> scale, accumulate)
+                fastnn_spmm_f(cp + bounds[t], rp, cv, bounds[t + 1] - bounds[t], rows, Dp, m,
+                              &dW[bounds[t], 0], <float> scale, accumulate, colptr + 2 * d + 1 + bounds[t],
+                              pk + t * pack)
             else:
-                fastnn_csc_grad_d(colptr, rowidx, colval, bounds[t], bounds[t + 1], Dp, m, &dW[0, 0],
-                                  scale, accumulate)
-    free(colptr); free(rowidx); free(colval); free(bounds)
+                fastnn_spmm_d(cp + bounds[t], rp, cv, bounds[t + 1] - bounds[t], rows, Dp, m,
+                              &dW[bounds[t], 0], scale, accumulate, colptr + 2 * d + 1 + bounds[t],
+                              pk + t * pack)
+    free(colptr); free(rowidx); free(colval); free(bounds); free(pk)

@@ -5,21 +5,29 @@
  * for p in indptr[i] .. indptr[i+1]−1 (offsets absolute: a block of rows passes indptr + lo).
  * W is d×m row-major, so the m weights of one input feature are contiguous:
  *
- *   fastnn_csr_matmul_T(indptr, indices, values, rows, W, m, A)   A := X·W   (rows×m)
- *        for each nonzero x_ic: A_i += x_ic·W_c — an AXPY over the m units, four nonzeros per
- *        pass over A_i (four W rows loaded per load/store of A_i)
+ *   fastnn_spmm_T(ptr, idx, val, n_outer, n_inner, B, m, C, scale, accumulate, cur, pk)
+ *        C := scale·S·B (+ C if accumulate): S is n_outer × n_inner in compressed rows (ptr, idx,
+ *        val), B is n_inner × m, C n_outer × m, all row-major; scratch: cur, n_outer offsets, and
+ *        pk, n_inner·FASTNN_SPMM_CHUNK_BYTES bytes.
+ *        The forward product is A := X·W (S = X in sparse rows, B = W) and the weight gradient
+ *        dW := scale·XᵀD (S = Xᵀ, i.e. X in sparse columns, B = D).
+ *        For each nonzero s_ik, C_i += s_ik·B_k is an AXPY over the units: the units go in chunks
+ *        of four SIMD vectors (64 floats / 32 doubles) accumulated in registers, and the inner
+ *        index in tiles whose rows of B stay in L1 (FASTNN_SPMM_TILE_BYTES), each output row
+ *        resuming at its cursor in the next tile. B's columns of a chunk are first packed into
+ *        contiguous rows (pk): rows of B 1 KB apart (m = 256 floats) fall into few L1 sets and
+ *        evicted each other (3× slower) — the B rows one tile needs are read from L1 by
+ *        every output row, and C is read and written once per tile, not once per nonzero.
  *   fastnn_csr_to_csc_T(indptr, indices, values, rows, d, colptr, rowidx, colval, next)
  *        the same block in compressed sparse columns (rows numbered from 0, increasing within a
  *        column; colptr has d+1 offsets from 0; next: d scratch offsets)
- *   fastnn_csc_grad_T(colptr, rowidx, colval, c0, c1, D, m, dW, scale, accumulate)
- *        dW_c := scale·Σ_i x_ic·D_i (+ dW_c if accumulate) for the columns c0 ≤ c < c1: each
- *        gradient row is written once, gathering four rows of D per pass (no scatter of stores)
  *
  * T is f (float) or d (double). Indices are int32 (d < 2³¹), offsets int64.
  */
 #ifndef FASTNN_SPARSE_H
 #define FASTNN_SPARSE_H
 #include <stdint.h>
+#include <string.h>
 #include "epilogue.h"
 
 static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indices, long rows, long d,
@@ -29,25 +37,79 @@ static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indic
     for (long c = 0; c < d; c++) colptr[c + 1] += colptr[c];
 }
 
+/* Inner-dimension tile of fastnn_spmm: the rows of B one tile reads for a chunk of units stay
+ * within this many bytes (L1 cache). */
+#define FASTNN_SPMM_TILE_BYTES 16384
+/* Bytes of one chunk of units: four 64-byte SIMD vectors. */
+#define FASTNN_SPMM_CHUNK_BYTES 256
+
+/* One chunk of NV vectors (V: NV·VL values of T) of output row c, over the stored entries p..end of
+ * its sparse row with inner index below k1, accumulated in registers: c += Σ s·val·B[idx]. */
+#define FASTNN_SPMM_CHUNK(T, VEC, VL, NV)                                                          \
+    do {                                                                                          \
+        VEC a[NV], e[NV];                                                                         \
+        for (int u = 0; u < NV; u++) a[u] = e[u] = (VEC){0};                                      \
+        for (; p + 1 < end && idx[p + 1] < k1; p += 2) { /* two nonzeros: 2·NV FMA chains */       \
+            const T v = scale * val[p], x = scale * val[p + 1];                                   \
+            const T *b = pk + (long)idx[p] * w, *f = pk + (long)idx[p + 1] * w;                   \
+            for (int u = 0; u < NV; u++) {                                                        \
+                VEC bu, fu;                                                                       \
+                memcpy(&bu, b + u * VL, sizeof bu);                                               \
+                memcpy(&fu, f + u * VL, sizeof fu);                                               \
+                a[u] += v * bu;                                                                   \
+                e[u] += x * fu;                                                                   \
+            }                                                                                     \
+        }                                                                                         \
+        if (p < end && idx[p] < k1) {                                                             \
+            const T v = scale * val[p];                                                           \
+            const T *b = pk + (long)idx[p] * w;                                                   \
+            for (int u = 0; u < NV; u++) {                                                        \
+                VEC bu;                                                                           \
+                memcpy(&bu, b + u * VL, sizeof bu);                                               \
+                a[u] += v * bu;                                                                   \
+            }                                                                                     \
+            p++;                                                                                  \
+        }                                                                                         \
+        for (int u = 0; u < NV; u++) {                                                            \
+            VEC cu;                                                                               \
+            memcpy(&cu, c + u * VL, sizeof cu);                                                   \
+            cu += a[u] + e[u];                                                                    \
+            memcpy(c + u * VL, &cu, sizeof cu);                                                   \
+        }                                                                                         \
+    } while (0)
+
 #define FASTNN_DEFINE_SPARSE(SUFFIX, T)                                                            \
-FASTNN_CLONES static void fastnn_csr_matmul_##SUFFIX(const int64_t *restrict indptr,              \
-        const int32_t *restrict indices, const T *restrict values, long rows,                     \
-        const T *restrict W, long m, T *restrict A) {                                             \
-    for (long i = 0; i < rows; i++, A += m) {                                                     \
-        int64_t p = indptr[i];                                                                    \
-        const int64_t end = indptr[i + 1];                                                        \
-        long j;                                                                                   \
-        for (j = 0; j < m; j++) A[j] = 0;                                                         \
-        for (; p + 4 <= end; p += 4) {                                                            \
-            const T v0 = values[p], v1 = values[p + 1], v2 = values[p + 2], v3 = values[p + 3];   \
-            const T *w0 = W + (long)indices[p] * m, *w1 = W + (long)indices[p + 1] * m;           \
-            const T *w2 = W + (long)indices[p + 2] * m, *w3 = W + (long)indices[p + 3] * m;       \
-            for (j = 0; j < m; j++) A[j] += v0 * w0[j] + v1 * w1[j] + v2 * w2[j] + v3 * w3[j];    \
+typedef T fastnn_vec_##SUFFIX __attribute__((vector_size(64)));                                   \
+FASTNN_CLONES static void fastnn_spmm_##SUFFIX(const int64_t *restrict ptr,                       \
+        const int32_t *restrict idx, const T *restrict val, long n_outer, long n_inner,           \
+        const T *restrict B, long m, T *restrict C, T scale, int accumulate,                      \
+        int64_t *restrict cur, T *restrict pk) {                                                  \
+    enum { VL = 64 / sizeof(T), J = FASTNN_SPMM_CHUNK_BYTES / sizeof(T) };                                                     \
+    const long K = FASTNN_SPMM_TILE_BYTES / (J * (long)sizeof(T));                                \
+    if (!accumulate) { for (long q = 0; q < n_outer * m; q++) C[q] = 0; }                         \
+    for (long j0 = 0; j0 < m;) {                                                                  \
+        const long w = m - j0 >= J ? J : (m - j0 >= VL ? VL : m - j0);                            \
+        for (long k = 0; k < n_inner; k++)                                                        \
+            for (long j = 0; j < w; j++) pk[k * w + j] = B[k * m + j0 + j];                       \
+        for (long i = 0; i < n_outer; i++) cur[i] = ptr[i];                                       \
+        for (long k1 = K; k1 - K < n_inner; k1 += K) {                                            \
+            for (long i = 0; i < n_outer; i++) {                                                  \
+                int64_t p = cur[i];                                                               \
+                const int64_t end = ptr[i + 1];                                                   \
+                if (p >= end || idx[p] >= k1) continue;                                           \
+                T *c = C + i * m + j0;                                                            \
+                if (w == J) FASTNN_SPMM_CHUNK(T, fastnn_vec_##SUFFIX, VL, 4);                     \
+                else if (w == VL) FASTNN_SPMM_CHUNK(T, fastnn_vec_##SUFFIX, VL, 1);               \
+                else {                                                                            \
+                    for (; p < end && idx[p] < k1; p++) {                                         \
+                        const T v = scale * val[p], *b = pk + (long)idx[p] * w;                   \
+                        for (long j = 0; j < w; j++) c[j] += v * b[j];                            \
+                    }                                                                             \
+                }                                                                                 \
+                cur[i] = p;                                                                       \
+            }                                                                                     \
         }                                                                                         \
-        for (; p < end; p++) {                                                                    \
-            const T v = values[p], *w = W + (long)indices[p] * m;                                 \
-            for (j = 0; j < m; j++) A[j] += v * w[j];                                             \
-        }                                                                                         \
+        j0 += w;                                                                                  \
     }                                                                                             \
 }                                                                                                 \
 static void fastnn_csr_to_csc_##SUFFIX(const int64_t *indptr, const int32_t *indices,             \
@@ -60,28 +122,6 @@ static void fastnn_csr_to_csc_##SUFFIX(const int64_t *indptr, const int32_t *ind
             const int64_t q = next[indices[p]]++;                                                 \
             rowidx[q] = (int32_t)i;                                                               \
             colval[q] = values[p];                                                                \
-        }                                                                                         \
-    }                                                                                             \
-}                                                                                                 \
-FASTNN_CLONES static void fastnn_csc_grad_##SUFFIX(const int64_t *restrict colptr,                \
-        const int32_t *restrict rowidx, const T *restrict colval, long c0, long c1,               \
-        const T *restrict D, long m, T *restrict dW, T scale, int accumulate) {                   \
-    for (long c = c0; c < c1; c++) {                                                              \
-        T *restrict g = dW + c * m;                                                               \
-        int64_t p = colptr[c];                                                                    \
-        const int64_t end = colptr[c + 1];                                                        \
-        long j;                                                                                   \
-        if (!accumulate) { for (j = 0; j < m; j++) g[j] = 0; }                                    \
-        for (; p + 4 <= end; p += 4) {                                                            \
-            const T v0 = scale * colval[p], v1 = scale * colval[p + 1];                           \
-            const T v2 = scale * colval[p + 2], v3 = scale * colval[p + 3];                       \
-            const T *d0 = D + (long)rowidx[p] * m, *d1 = D + (long)rowidx[p + 1] * m;             \
-            const T *d2 = D + (long)rowidx[p + 2] * m, *d3 = D + (long)rowidx[p + 3] * m;         \
-            for (j = 0; j < m; j++) g[j] += v0 * d0[j] + v1 * d1[j] + v2 * d2[j] + v3 * d3[j];    \
-        }                                                                                         \
-        for (; p < end; p++) {                                                                    \
-            const T v = scale * colval[p], *r = D + (long)rowidx[p] * m;                                  \
-            for (j = 0; j < m; j++) g[j] += v * r[j];                                             \
         }                                                                                         \
     }                                                                                             \
 }

@@ -12,8 +12,10 @@ def sparse_dense_forward(indptr, indices, values, W, b, A, act, k, alpha, check=
                            act, k, alpha, check, _ck.get_num_threads())
 
 
-def sparse_weight_grad(indptr, indices, values, D, dW, db, scale, accumulate=False):
-    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate), X in sparse rows"""
-    _cs.csr_weight_grad(indptr, indices, values, D, dW, scale, accumulate, _ck.get_num_threads())
+def sparse_weight_grad(indptr, indices, values, D, dW, db, scale, accumulate=False, xt=None):
+    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate), X in sparse rows
+    (xt: the parts of Xᵀ, else built here)"""
+    _cs.csr_weight_grad(indptr, indices, values, D, dW, scale, accumulate, _ck.get_num_threads(),
+                        *(xt if xt is not None else ()))
     if db is not None:
         _ck.column_sums(D, db, scale, accumulate)

@@ -107,12 +107,20 @@ def sparse_dense_forward(indptr, indices, values, W, b, A, act, k, alpha, check=
     return finite
 
 
-def sparse_weight_grad(indptr, indices, values, D, dW, db, scale, accumulate=False):
-    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate), X in sparse rows"""
+def sparse_weight_grad(indptr, indices, values, D, dW, db, scale, accumulate=False, xt=None):
+    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate), X in sparse rows
+    (xt: the parts of Xᵀ, else built here)"""
     if D.shape != (indptr.shape[0] - 1, dW.shape[1]):
         raise ValueError(f"shape mismatch: {indptr.shape[0] - 1} sparse rows and D {D.shape} for dW {dW.shape}")
     _check(indptr, indices, values, dW.shape[0], "sparse_weight_grad")
-    colptr, rowidx, colval = _to_columns(indptr, indices, values, dW.shape[0])
+    if xt is None:
+        colptr, rowidx, colval = _to_columns(indptr, indices, values, dW.shape[0])
+    else:
+        colptr, rowidx, colval = xt
+        if colptr.shape[0] != dW.shape[0] + 1 or colptr[0] != 0 or colptr[-1] != indptr[-1] - indptr[0]:
+            raise ValueError("sparse_weight_grad: the transposed block (xt) does not match the rows; "
+                             "build it with CSR.transpose() of the same block")
+        _check(colptr, rowidx, colval, max(D.shape[0], 1), "sparse_weight_grad (transposed block)")
     _grad_columns(colptr, rowidx, colval, D, dW, scale, accumulate, max(1, min(get_num_threads(), dW.shape[0])))
     if db is not None:
         if db.shape != (D.shape[1],):

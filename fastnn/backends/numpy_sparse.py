@@ -22,9 +22,10 @@ def sparse_dense_forward(indptr, indices, values, W, b, A, act, k, alpha, check=
     return finite
 
 
-def sparse_weight_grad(indptr, indices, values, D, dW, db, scale, accumulate=False):
-    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate), X in sparse rows"""
-    XT = _matrix(indptr, indices, values, dW.shape[0]).T
+def sparse_weight_grad(indptr, indices, values, D, dW, db, scale, accumulate=False, xt=None):
+    """dW := scale·XᵀD; db := scale·Σ_rows D (added to dW, db if accumulate), X in sparse rows
+    (xt: the parts of Xᵀ, else scipy transposes the rows)"""
+    XT = _matrix(*xt, D.shape[0]) if xt is not None else _matrix(indptr, indices, values, dW.shape[0]).T
     dW[...] = scale * np.asarray(XT @ D) + (dW if accumulate else 0)
     if db is not None:
         db[...] = scale * D.sum(axis=0) + (db if accumulate else 0)
