@@ -53,8 +53,8 @@ def _extension(name, source, depends):
 
 extensions = [
     _extension("fastnn._cykernels", "kernels/_cykernels.pyx",
-               ["kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h", "kernels/small_net.h",
-                "kernels/small_net_impl.h"]),
+               ["kernels/codes.h", "kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h",
+                "kernels/small_net.h", "kernels/small_net_impl.h"]),
     # first layers that skip zero inputs (fastnn.backends.cython_sparse)
     _extension("fastnn._cysparse", "kernels/_cysparse.pyx",
                ["kernels/sparse.h", "kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h"]),

@@ -12,11 +12,9 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._threads import get_num_threads, set_num_threads
 from .backends import available_backends
-from .callbacks import Callback, EarlyStopping, LambdaCallback
-from .history import History
 from .io import ModelFileError, load_model
 from .models import MLP, DeepMLP
-from .training import TrainingDiverged, TrainingInterrupted
+from .train import Callback, EarlyStopping, History, LambdaCallback, TrainingDiverged, TrainingInterrupted
 
 __version__ = "0.1.0"
 

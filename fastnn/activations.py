@@ -19,7 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LINEAR, SIGMOID, TANH, RELU, RELU6, LEAKY_RELU = range(6)
+from .codes import ACT_LEAKY_RELU as LEAKY_RELU
+from .codes import ACT_LINEAR as LINEAR
+from .codes import ACT_RELU as RELU
+from .codes import ACT_RELU6 as RELU6
+from .codes import ACT_SIGMOID as SIGMOID
+from .codes import ACT_TANH as TANH
 
 CODES = {
     "linear": LINEAR,

@@ -33,7 +33,7 @@ def save_model(model, path):
     }
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, config=np.array(json.dumps(config)), params=model._theta)
+            np.savez(fh, config=np.array(json.dumps(config)), params=model.params)
     return path
 
 
@@ -68,11 +68,11 @@ def load_model(path, backend="auto"):
                         alpha=config["alpha"], output_k=config["output_k"])
     except (TypeError, ValueError, KeyError) as exc:
         raise ModelFileError(f"{path!r} holds an invalid model configuration: {exc}") from exc
-    if params.shape != model._theta.shape or params.dtype != model.dtype:
+    if params.shape != model.params.shape or params.dtype != model.dtype:
         raise ModelFileError(f"{path!r}: parameter vector has shape {params.shape} / {params.dtype}, "
-                             f"expected {model._theta.shape} / {model.dtype}; the file is corrupt")
+                             f"expected {model.params.shape} / {model.dtype}; the file is corrupt")
     if not np.all(np.isfinite(params)):
         raise ModelFileError(f"{path!r}: parameters contain NaN or inf")
-    model._theta[:] = params
+    model.params[:] = params
     model._fitted = True
     return model

@@ -225,4 +225,4 @@ class TensorBoardCallback(Callback):
                 yield f"layer{l}/preact", zs[l]
                 yield f"layer{l}/act", acts[l]
             if grad is not None and grad.shape == model.params.shape:
-                yield f"layer{l}/grad_weights", model._param_view(grad, l, "W")
+                yield f"layer{l}/grad_weights", model.parameters.view(grad, f"W{l}")

@@ -66,13 +66,16 @@ cdef extern from "small_net.h":
                                  long n_cols, long s, double *work, fnn_dgemm_t gemm, long blas_min_weights) nogil
 
 
-cdef enum Act:
-    LINEAR = 0
-    SIGMOID = 1
-    TANH = 2
-    RELU = 3
-    RELU6 = 4
-    LEAKY_RELU = 5
+cdef extern from "codes.h":  # the activation codes of fastnn/codes.py
+    enum:
+        LINEAR "FNN_ACT_LINEAR"
+        SIGMOID "FNN_ACT_SIGMOID"
+        TANH "FNN_ACT_TANH"
+        RELU "FNN_ACT_RELU"
+        RELU6 "FNN_ACT_RELU6"
+        LEAKY_RELU "FNN_ACT_LEAKY_RELU"
+        OPT_MOMENTUM "FNN_OPT_MOMENTUM"
+        OPT_ADAM "FNN_OPT_ADAM"
 
 cdef enum BlasTrans:
     NoTrans = 110  # 'n'
@@ -100,37 +103,6 @@ cdef inline int _require(bint ok, str what) except -1:
     if not ok:
         raise ValueError(f"shape mismatch: {what}")
     return 0
-
-
-# ---------------------------------------------------------------- scalar maths
-cdef inline double _activate(double z, int act, double k, double alpha) noexcept nogil:
-    """a = f(z)"""
-    if act == SIGMOID:
-        return 1.0 / (1.0 + exp(-k * z))
-    elif act == TANH:
-        return tanh(k * z)
-    elif act == RELU:
-        return z if z > 0.0 else 0.0
-    elif act == RELU6:
-        return 0.0 if z < 0.0 else (6.0 if z > 6.0 else z)
-    elif act == LEAKY_RELU:
-        return z if z > 0.0 else alpha * z
-    return z
-
-
-cdef inline double _derivative(double a, int act, double k, double alpha) noexcept nogil:
-    """f'(z) from the output a = f(z)"""
-    if act == SIGMOID:
-        return k * a * (1.0 - a)
-    elif act == TANH:
-        return k * (1.0 - a * a)
-    elif act == RELU:
-        return 1.0 if a > 0.0 else 0.0
-    elif act == RELU6:
-        return 1.0 if (a > 0.0 and a < 6.0) else 0.0
-    elif act == LEAKY_RELU:
-        return 1.0 if a > 0.0 else alpha
-    return 1.0
 
 
 # ---------------------------------------------------------------- BLAS
@@ -365,19 +337,24 @@ def mse(const floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1] D,
             for j in range(m):
                 diff = A[i, j] - Y[i, j]
                 row = row + diff * diff
-                D[i, j] = <floating> (scale * 2.0 * diff * _derivative(A[i, j], act, k, alpha))
+                D[i, j] = <floating> (scale * 2.0 * diff)
             loss += row
+        _times_derivative(D, A, act, k, alpha)  # D := D ⊙ f'(A)
     return loss
 
 
-cdef void _column_sums(const floating[:, ::1] D, floating[::1] out, double scale, bint accumulate) noexcept nogil:
-    """out := scale·Σ_rows D (+ out if accumulate); per-block partial sums in double, then combined"""
+cdef inline Py_ssize_t _column_blocks(Py_ssize_t n) noexcept nogil:
+    """Row blocks of the bias-gradient sums (one partial sum per block and column)."""
+    return min(n, 64)
+
+
+cdef void _column_sums(const floating[:, ::1] D, floating[::1] out, double scale, bint accumulate,
+                       double *partial) noexcept nogil:
+    """out := scale·Σ_rows D (+ out if accumulate); per-block partial sums in double (``partial``:
+    zeroed, _column_blocks(n)·m values), then combined"""
     cdef Py_ssize_t n = D.shape[0], m = D.shape[1], blk, i, j, lo, hi
-    cdef Py_ssize_t n_blocks = min(n, 64)
-    cdef double *partial = <double *> calloc(n_blocks * m, sizeof(double))
+    cdef Py_ssize_t n_blocks = _column_blocks(n)
     cdef double s
-    if partial == NULL:
-        return
     for blk in prange(n_blocks, schedule="static", num_threads=_n_threads, use_threads_if=n * m > PARALLEL_MIN):
         lo = blk * n // n_blocks
         hi = (blk + 1) * n // n_blocks
@@ -389,7 +366,6 @@ cdef void _column_sums(const floating[:, ::1] D, floating[::1] out, double scale
         for blk in range(n_blocks):
             s = s + partial[blk * m + j]
         out[j] = <floating> (scale * s + (out[j] if accumulate else 0.0))
-    free(partial)
 
 
 def column_sums(const floating[:, ::1] D, floating[::1] out, double scale, bint accumulate=False):
@@ -407,14 +383,22 @@ def weight_grad(const floating[:, ::1] X, const floating[:, ::1] D, floating[:, 
                 floating[::1] db, bint has_bias, double scale, bint accumulate=False):
     """dW := scale·XᵀD (+ dW if accumulate); db := scale·Σ_rows D (+ db if accumulate)"""
     cdef int n = X.shape[0], d = X.shape[1], m = D.shape[1]
+    cdef double *partial = NULL
     _require(D.shape[0] == n and dW.shape[0] == d and dW.shape[1] == m and n > 0 and d > 0 and m > 0,
              "weight_grad needs X (n, d), D (n, m), dW (d, m)")
     _require(not has_bias or db.shape[0] == m, "weight_grad needs db of length m")
-    with nogil:
-        _gemm(Trans, NoTrans, d, m, n, <floating> scale, &X[0, 0], d, &D[0, 0], m,
-              <floating> (1.0 if accumulate else 0.0), &dW[0, 0], m)
-        if has_bias:
-            _column_sums(D, db, scale, accumulate)
+    if has_bias:
+        partial = <double *> calloc(_column_blocks(n) * m, sizeof(double))
+        if partial == NULL:
+            raise MemoryError(f"weight_grad: cannot allocate {_column_blocks(n) * m} partial sums for the bias gradient")
+    try:
+        with nogil:
+            _gemm(Trans, NoTrans, d, m, n, <floating> scale, &X[0, 0], d, &D[0, 0], m,
+                  <floating> (1.0 if accumulate else 0.0), &dW[0, 0], m)
+            if has_bias:
+                _column_sums(D, db, scale, accumulate, partial)
+    finally:
+        free(partial)
 
 
 cdef inline Py_ssize_t _n_update_chunks(Py_ssize_t n) noexcept nogil:
@@ -524,7 +508,7 @@ def train_small(floating[::1] theta, floating[::1] grad, floating[::1] m1, float
     else:
         _require(YbT.shape[0] >= batch * n_out and lb.shape[0] >= batch and steps * batch <= n_order + batch - 1,
                  "train_small: batch buffers too small or too many steps for the order")
-    if (opt == 1 and m1.shape[0] < size) or (opt == 2 and (m1.shape[0] < size or m2.shape[0] < size)):
+    if (opt == OPT_MOMENTUM and m1.shape[0] < size) or (opt == OPT_ADAM and (m1.shape[0] < size or m2.shape[0] < size)):
         raise ValueError("train_small: optimiser state too short")
     cdef const int64_t *order_p = &order[0] if n_order > 0 else NULL
     cdef const int64_t *labels_p = &labels[0] if labels.shape[0] > 0 else NULL

@@ -31,7 +31,7 @@
 #define FASTNN_CLONES
 #endif
 
-enum { FN_LINEAR = 0, FN_SIGMOID = 1, FN_TANH = 2, FN_RELU = 3, FN_RELU6 = 4, FN_LEAKY_RELU = 5 };
+#include "codes.h"  /* FNN_ACT_*: the activation codes */
 
 /* The loops are written inside the cloned functions themselves (not in an inlined helper),
  * so each clone is vectorised for its own instruction set. */
@@ -42,11 +42,11 @@ FASTNN_CLONES static void fastnn_activate_rows_##SUFFIX(T *a, const T *b, long r
         long j;                                                                                   \
         if (b) { for (j = 0; j < m; j++) a[j] += b[j]; }                                          \
         switch (act) {                                                                            \
-        case FN_SIGMOID: for (j = 0; j < m; j++) a[j] = (T)1 / ((T)1 + EXP(-k * a[j])); break;    \
-        case FN_TANH:    for (j = 0; j < m; j++) a[j] = TANH(k * a[j]); break;                    \
-        case FN_RELU:    for (j = 0; j < m; j++) a[j] = a[j] > 0 ? a[j] : (T)0; break;             \
-        case FN_RELU6:   for (j = 0; j < m; j++) a[j] = a[j] < 0 ? (T)0 : (a[j] > 6 ? (T)6 : a[j]); break; \
-        case FN_LEAKY_RELU: for (j = 0; j < m; j++) a[j] = a[j] > 0 ? a[j] : alpha * a[j]; break; \
+        case FNN_ACT_SIGMOID: for (j = 0; j < m; j++) a[j] = (T)1 / ((T)1 + EXP(-k * a[j])); break;    \
+        case FNN_ACT_TANH:    for (j = 0; j < m; j++) a[j] = TANH(k * a[j]); break;                    \
+        case FNN_ACT_RELU:    for (j = 0; j < m; j++) a[j] = a[j] > 0 ? a[j] : (T)0; break;             \
+        case FNN_ACT_RELU6:   for (j = 0; j < m; j++) a[j] = a[j] < 0 ? (T)0 : (a[j] > 6 ? (T)6 : a[j]); break; \
+        case FNN_ACT_LEAKY_RELU: for (j = 0; j < m; j++) a[j] = a[j] > 0 ? a[j] : alpha * a[j]; break; \
         default: break;                                                                           \
         }                                                                                         \
     }                                                                                             \
@@ -55,11 +55,11 @@ FASTNN_CLONES static void fastnn_derivative_rows_##SUFFIX(T *d, const T *t, cons
                                                           long m, int act, T k, T alpha) {        \
     long n = rows * m, j;                                                                         \
     switch (act) {                                                                                \
-    case FN_SIGMOID: for (j = 0; j < n; j++) d[j] = t[j] * (k * a[j] * ((T)1 - a[j])); break;     \
-    case FN_TANH:    for (j = 0; j < n; j++) d[j] = t[j] * (k * ((T)1 - a[j] * a[j])); break;     \
-    case FN_RELU:    for (j = 0; j < n; j++) d[j] = a[j] > 0 ? t[j] : (T)0; break;                 \
-    case FN_RELU6:   for (j = 0; j < n; j++) d[j] = (a[j] > 0 && a[j] < 6) ? t[j] : (T)0; break;   \
-    case FN_LEAKY_RELU: for (j = 0; j < n; j++) d[j] = a[j] > 0 ? t[j] : alpha * t[j]; break;      \
+    case FNN_ACT_SIGMOID: for (j = 0; j < n; j++) d[j] = t[j] * (k * a[j] * ((T)1 - a[j])); break;     \
+    case FNN_ACT_TANH:    for (j = 0; j < n; j++) d[j] = t[j] * (k * ((T)1 - a[j] * a[j])); break;     \
+    case FNN_ACT_RELU:    for (j = 0; j < n; j++) d[j] = a[j] > 0 ? t[j] : (T)0; break;                 \
+    case FNN_ACT_RELU6:   for (j = 0; j < n; j++) d[j] = (a[j] > 0 && a[j] < 6) ? t[j] : (T)0; break;   \
+    case FNN_ACT_LEAKY_RELU: for (j = 0; j < n; j++) d[j] = a[j] > 0 ? t[j] : alpha * t[j]; break;      \
     default: for (j = 0; j < n; j++) d[j] = t[j]; break;                                          \
     }                                                                                             \
 }

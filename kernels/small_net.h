@@ -41,8 +41,7 @@ typedef void (*fnn_dgemm_t)(char *transa, char *transb, int *m, int *n, int *k, 
         return acc_[0];                                                                           \
     } while (0)
 
-enum { FNN_MSE = 0, FNN_SOFTMAX_CE = 1, FNN_SIGMOID_BCE = 2 };
-enum { FNN_SGD = 0, FNN_MOMENTUM = 1, FNN_ADAM = 2 };
+#include "codes.h"  /* FNN_LOSS_*, FNN_OPT_*, layout columns */
 
 #define T float
 #define FNN_GEMM fnn_sgemm_t

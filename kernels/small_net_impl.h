@@ -145,7 +145,7 @@ static inline __attribute__((always_inline)) void FNN_NAME(delta_t)(FNN_GEMM gem
 static inline __attribute__((always_inline)) double FNN_NAME(loss_t)(T *A, const T *YT, T *D, long m, long n, int kind, int act, T k, T alpha,
                                T scale, T *mx, T *s) {
     double loss = 0.0;
-    if (kind == FNN_SOFTMAX_CE) {
+    if (kind == FNN_LOSS_SOFTMAX_CE) {
         for (long i = 0; i < n; i++) mx[i] = A[i];
         for (long j = 1; j < m; j++) {
             const T *a = A + j * n;
@@ -167,7 +167,7 @@ static inline __attribute__((always_inline)) double FNN_NAME(loss_t)(T *A, const
                 d[i] = scale * (p - y[i]);
             }
         }
-    } else if (kind == FNN_SIGMOID_BCE) {
+    } else if (kind == FNN_LOSS_SIGMOID_BCE) {
         for (long j = 0; j < m * n; j++) {
             const T kz = k * A[j];
             loss += (kz > 0 ? kz : (T)0) + FNN_LOG1P(FNN_EXP(-FNN_ABS(kz))) - YT[j] * kz;
@@ -190,15 +190,15 @@ static inline __attribute__((always_inline)) double FNN_NAME(forward_loss)(const
                                       const double *ks, const double *alphas, int kind, T scale, T *work,
                                       T *scratch, FNN_GEMM gemm, long blas_min_weights) {
     for (long l = 0; l < L; l++) {
-        const int64_t *ly = layout + 6 * l;
-        const T *Xin = l == 0 ? XT : work + layout[6 * (l - 1) + 4];
-        int act = (kind != FNN_MSE && l == L - 1) ? 0 : acts[l];
-        FNN_GEMM g = ly[0] * ly[1] >= blas_min_weights ? gemm : NULL;
-        FNN_NAME(dense_t)(g, theta + ly[2], ly[3] >= 0 ? theta + ly[3] : NULL, Xin, l == 0 && x_sample_major,
-                          work + ly[4], ly[0], ly[1], n, act, (T)ks[l], (T)alphas[l]);
+        const int64_t *ly = layout + FNN_LAYOUT_COLS * l;
+        const T *Xin = l == 0 ? XT : work + layout[FNN_LAYOUT_COLS * (l - 1) + FNN_COL_A_OFF];
+        int act = (FNN_OUTPUT_IS_LINEAR(kind) && l == L - 1) ? FNN_ACT_LINEAR : acts[l];
+        FNN_GEMM g = ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT] >= blas_min_weights ? gemm : NULL;
+        FNN_NAME(dense_t)(g, theta + ly[FNN_COL_W_OFF], ly[FNN_COL_B_OFF] >= 0 ? theta + ly[FNN_COL_B_OFF] : NULL, Xin, l == 0 && x_sample_major,
+                          work + ly[FNN_COL_A_OFF], ly[FNN_COL_FAN_IN], ly[FNN_COL_FAN_OUT], n, act, (T)ks[l], (T)alphas[l]);
     }
-    const int64_t *lo = layout + 6 * (L - 1);
-    return FNN_NAME(loss_t)(work + lo[4], YT, work + lo[5], lo[1], n, kind, acts[L - 1], (T)ks[L - 1],
+    const int64_t *lo = layout + FNN_LAYOUT_COLS * (L - 1);
+    return FNN_NAME(loss_t)(work + lo[FNN_COL_A_OFF], YT, work + lo[FNN_COL_D_OFF], lo[FNN_COL_FAN_OUT], n, kind, acts[L - 1], (T)ks[L - 1],
                             (T)alphas[L - 1], scale, scratch, scratch + n);
 }
 
@@ -210,26 +210,26 @@ static inline __attribute__((always_inline)) void FNN_NAME(backward)(T *theta, T
                                       const double *alphas, T wd, T *work, FNN_GEMM gemm, long blas_min_weights,
                                       T sgd_lr) {
     for (long l = L - 1; l >= 0; l--) {
-        const int64_t *ly = layout + 6 * l;
-        const long fi = ly[0], fo = ly[1];
-        const T *Xin = l == 0 ? XT : work + layout[6 * (l - 1) + 4];
+        const int64_t *ly = layout + FNN_LAYOUT_COLS * l;
+        const long fi = ly[FNN_COL_FAN_IN], fo = ly[FNN_COL_FAN_OUT];
+        const T *Xin = l == 0 ? XT : work + layout[FNN_LAYOUT_COLS * (l - 1) + FNN_COL_A_OFF];
         FNN_GEMM g = fi * fo >= blas_min_weights ? gemm : NULL;
         if (l > 0) {
-            const int64_t *lp = layout + 6 * (l - 1);
-            FNN_NAME(delta_t)(g, theta + ly[2], work + ly[5], work + lp[4], work + lp[5], fi, fo, n,
+            const int64_t *lp = layout + FNN_LAYOUT_COLS * (l - 1);
+            FNN_NAME(delta_t)(g, theta + ly[FNN_COL_W_OFF], work + ly[FNN_COL_D_OFF], work + lp[FNN_COL_A_OFF], work + lp[FNN_COL_D_OFF], fi, fo, n,
                               acts[l - 1], (T)ks[l - 1], (T)alphas[l - 1]);
         }
-        FNN_NAME(weight_grad_t)(g, Xin, l == 0 && x_sample_major, work + ly[5], theta + ly[2], grad + ly[2],
-                                ly[3] >= 0 ? grad + ly[3] : NULL, fi, fo, n, wd, sgd_lr);
+        FNN_NAME(weight_grad_t)(g, Xin, l == 0 && x_sample_major, work + ly[FNN_COL_D_OFF], theta + ly[FNN_COL_W_OFF], grad + ly[FNN_COL_W_OFF],
+                                ly[FNN_COL_B_OFF] >= 0 ? grad + ly[FNN_COL_B_OFF] : NULL, fi, fo, n, wd, sgd_lr);
     }
 }
 
 /* θ += Δ for the flat parameter vector (weight decay is already in grad) */
 static inline __attribute__((always_inline)) void FNN_NAME(update)(T *theta, const T *grad, T *m1, T *m2, long size, int opt, double lr, double mu,
                              double b1, double b2, double eps, double t) {
-    if (opt == FNN_SGD) {
+    if (opt == FNN_OPT_SGD) {
         FNN_NAME(sgd)(theta, grad, size, (T)lr, (T)0);
-    } else if (opt == FNN_MOMENTUM) {
+    } else if (opt == FNN_OPT_MOMENTUM) {
         FNN_NAME(momentum)(theta, grad, m1, size, (T)lr, (T)mu, (T)0);
     } else {
         FNN_NAME(adam)(theta, grad, m1, m2, size, (T)lr, (T)b1, (T)b2, (T)eps, (T)(1.0 - pow(b1, t)),
@@ -242,9 +242,9 @@ static inline __attribute__((always_inline)) void FNN_NAME(update)(T *theta, con
 static inline __attribute__((always_inline)) void FNN_NAME(sgd_rest)(T *theta, const T *grad, const int64_t *layout,
                                                                    long L, double lr, long blas_min_weights) {
     for (long l = 0; l < L; l++) {
-        const int64_t *ly = layout + 6 * l;
-        if (ly[0] * ly[1] < blas_min_weights) FNN_NAME(sgd)(theta + ly[2], grad + ly[2], ly[0] * ly[1], (T)lr, (T)0);
-        if (ly[3] >= 0) FNN_NAME(sgd)(theta + ly[3], grad + ly[3], ly[1], (T)lr, (T)0);
+        const int64_t *ly = layout + FNN_LAYOUT_COLS * l;
+        if (ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT] < blas_min_weights) FNN_NAME(sgd)(theta + ly[FNN_COL_W_OFF], grad + ly[FNN_COL_W_OFF], ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT], (T)lr, (T)0);
+        if (ly[FNN_COL_B_OFF] >= 0) FNN_NAME(sgd)(theta + ly[FNN_COL_B_OFF], grad + ly[FNN_COL_B_OFF], ly[FNN_COL_FAN_OUT], (T)lr, (T)0);
     }
 }
 
@@ -325,9 +325,9 @@ FASTNN_CLONES static long FNN_NAME(train)(T *theta, T *grad, T *m1, T *m2, long 
                             double mu, double b1, double b2, double eps, double t0,
                             T *work, T *scratch, double *losses, int64_t *correct,
                             FNN_GEMM gemm, long blas_min_weights, int fuse_sgd) {
-    const int64_t *lo = layout + 6 * (L - 1);
+    const int64_t *lo = layout + FNN_LAYOUT_COLS * (L - 1);
     if (!gemm) blas_min_weights = LONG_MAX;
-    fuse_sgd = fuse_sgd && opt == FNN_SGD && wd == 0;
+    fuse_sgd = fuse_sgd && opt == FNN_OPT_SGD && wd == 0;
     for (long s = 0; s < steps; s++) {
         const T *xt = XT, *yt = YT;
         const int64_t *lab = labels;
@@ -348,7 +348,7 @@ FASTNN_CLONES static long FNN_NAME(train)(T *theta, T *grad, T *m1, T *m2, long 
         const double loss = FNN_NAME(forward_loss)(theta, layout, L, xt, x_sample_major, yt, rows, acts, ks, alphas,
                                                    kind, scale, work, scratch, gemm, blas_min_weights);
         losses[s] = loss;
-        if (n_labels) correct[s] = FNN_NAME(count_correct)(work + lo[4], lo[1], rows, lab, scratch, scratch + rows);
+        if (n_labels) correct[s] = FNN_NAME(count_correct)(work + lo[FNN_COL_A_OFF], lo[FNN_COL_FAN_OUT], rows, lab, scratch, scratch + rows);
         const int finite = isfinite(loss), fused = fuse_sgd && finite;
         FNN_NAME(backward)(theta, grad, layout, L, xt, x_sample_major, rows, acts, ks, alphas, wd, work, gemm,
                            blas_min_weights, fused ? (T)lrs[s] : (T)0);
@@ -375,9 +375,9 @@ FASTNN_CLONES static void FNN_NAME(fused_gradient)(T *theta, T *grad, const int6
         xt = FNN_NAME(batch_input)(X, order, s * batch, rows, n_cols, XbT, x_sample_major, 0);
     }
     for (long l = 0; l < L; l++) {
-        const int64_t *ly = layout + 6 * l;
-        if (ly[0] * ly[1] >= blas_min_weights)
-            FNN_NAME(weight_grad_t)(gemm, l == 0 ? xt : work + layout[6 * (l - 1) + 4], l == 0 && x_sample_major,
-                                    work + ly[5], theta + ly[2], grad + ly[2], NULL, ly[0], ly[1], rows, (T)0, (T)0);
+        const int64_t *ly = layout + FNN_LAYOUT_COLS * l;
+        if (ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT] >= blas_min_weights)
+            FNN_NAME(weight_grad_t)(gemm, l == 0 ? xt : work + layout[FNN_LAYOUT_COLS * (l - 1) + FNN_COL_A_OFF], l == 0 && x_sample_major,
+                                    work + ly[FNN_COL_D_OFF], theta + ly[FNN_COL_W_OFF], grad + ly[FNN_COL_W_OFF], NULL, ly[FNN_COL_FAN_IN], ly[FNN_COL_FAN_OUT], rows, (T)0, (T)0);
     }
 }

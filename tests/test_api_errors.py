@@ -158,9 +158,9 @@ def test_failed_save_leaves_no_partial_file(model, tmp_path, monkeypatch):
 def test_block_parallel_forward_matches_the_layer_by_layer_pass(output, dtype, monkeypatch):
     """Large inputs run block-parallel (one thread per block, single-threaded BLAS); the
     outputs equal the unblocked pass, for every block including a partial last one."""
-    from fastnn import models
+    from fastnn import config
 
-    monkeypatch.setattr(models, "PARALLEL_FORWARD_BLOCK", 16)
+    monkeypatch.setattr(config, "FORWARD_BLOCK", 16)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((203, 12)).astype(dtype)
     model = fastnn.DeepMLP([12, 9, 7, 3], activation=["tanh", "relu"], output=output, dtype=dtype,

@@ -26,14 +26,19 @@ def _numeric_grad(model, X, y, h=1e-6):
     return grad
 
 
-def _analytic(model, X, y):
-    _, dWs, dbs = model.loss_and_gradients(X, y, reduction="sum")
+def _analytic(model, X, y, engine="kernels"):
+    _, dWs, dbs = model.loss_and_gradients(X, y, reduction="sum", engine=engine)
     flat = np.zeros_like(model.params)
     for l, (dW, db) in enumerate(zip(dWs, dbs)):
-        model._param_view(flat, l, "W")[...] = dW
+        model.parameters.view(flat, f"W{l}")[...] = dW
         if db is not None:
-            model._param_view(flat, l, "b")[...] = db
+            model.parameters.view(flat, f"b{l}")[...] = db
     return flat
+
+
+# every engine computes gradients through the same protocol (Engine.gradient)
+ENGINES = [("numpy", "kernels")] + [(b, e) for b, e in [("cython", "kernels"), ("cython", "cloop"),
+                                                         ("numba", "kernels"), ("numba", "loop")] if b in BACKENDS]
 
 
 def _problem(rng, output, n=6):
@@ -49,15 +54,27 @@ def _problem(rng, output, n=6):
 @pytest.mark.parametrize("output,loss", HEADS)
 @pytest.mark.parametrize("bias", [True, False])
 def test_gradient_matches_central_differences(act, k, output, loss, bias, rng):
+    _check_central_differences(act, k, output, loss, bias, rng, "numpy", "kernels")
+
+
+@pytest.mark.parametrize("backend,engine", ENGINES[1:])
+@pytest.mark.parametrize("act,k", [("sigmoid", 2.0), ("tanh", 0.7), ("relu", 1.0), ("leaky_relu", 1.0)])
+@pytest.mark.parametrize("output,loss", HEADS)
+def test_every_engine_matches_central_differences(backend, engine, act, k, output, loss, rng):
+    """The whole-loop engines (C, Numba) and the compiled kernel engines pass the same check."""
+    _check_central_differences(act, k, output, loss, True, rng, backend, engine)
+
+
+def _check_central_differences(act, k, output, loss, bias, rng, backend, engine):
     X, y = _problem(rng, output)
     model = fastnn.DeepMLP([3, 4, 3, 2], activation=act, k=k, output=output, loss=loss, bias=bias,
-                           init="xavier", dtype=np.float64, backend="numpy", seed=1, output_k=1.3)
+                           init="xavier", dtype=np.float64, backend=backend, seed=1, output_k=1.3)
     if bias:  # non-zero biases so their effect is tested too
         for b in model.biases:
             b[...] = rng.standard_normal(b.shape) * 0.3
     if act in ("relu", "relu6", "leaky_relu"):  # keep pre-activations away from the kink
         model.weights[0][...] *= 2
-    analytic = _analytic(model, X, y)
+    analytic = _analytic(model, X, y, engine)
     numeric = _numeric_grad(model, X, y)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
 

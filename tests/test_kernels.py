@@ -250,13 +250,15 @@ def test_train_small_refuses_inconsistent_buffers():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((50, 6)), rng.integers(0, 3, 50)
     model = fastnn.DeepMLP([6, 8, 3], dtype=np.float64, backend="cython", seed=0)
-    eng = engines.CLoopEngine(model, X, np.eye(3)[y], y, 16, "sgd", (0.9, 0.9, 0.999, 1e-8), 0.0, True)
+    from fastnn.train.optim import SGD
+
+    eng = engines.CLoopEngine(model.net, model.parameters, SGD(), X, np.eye(3)[y], y, 16, True)
     order = np.arange(50, dtype=np.int64)
 
     def run(**change):
-        args = dict(theta=eng.theta, grad=eng.grad, m1=eng.m1, m2=eng.m2, layout=eng.buffers.layout, XT=eng.XT,
+        args = dict(theta=eng.theta, grad=eng.grad, m1=eng.opt.m1, m2=eng.opt.m2, layout=eng.buffers.layout, XT=eng.XT,
                      YT=eng.YT, labels=eng.labels, X=eng.X, Y=eng.Y, order=order, batch=16, XbT=eng.Xb, YbT=eng.Yb,
-                     lb=eng.lb, acts=eng.acts32, ks=eng.ks, alphas=eng.alphas, kind=eng.loss_kind,
+                     lb=eng.lb, acts=eng.acts32, ks=eng.net.ks, alphas=eng.net.alphas, kind=eng.net.loss_code,
                      mean_reduction=True, wd=0.0, opt=0, lrs=np.full(4, 0.1), mu=0.9, b1=0.9, b2=0.999, eps=1e-8,
                      t0=0.0, work=eng.buffers.work, losses=np.zeros(4), correct=np.zeros(4, np.int64),
                      blas_min_weights=0)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import engines
+from fastnn import config, engines
 from fastnn.callbacks import Callback
 
 from conftest import BACKENDS
@@ -48,14 +48,13 @@ def test_same_trajectory_on_every_backend(optimizer, batch_size, moons, monkeypa
     X, y = moons[0][:100], moons[1][:100]
     results = {}
     for backend, engine in _engines_params():
-        monkeypatch.setattr(engines, "LOOP_MAX_WORK", 0 if engine == "kernels" else 10**12)
-        monkeypatch.setattr(engines, "CLOOP_MAX_WORK", 0 if engine == "kernels" else 10**12)
+        force = "kernels" if engine == "kernels" else "auto"  # small nets: auto runs the whole loops
         if backend == "numba" and engine == "kernels" and batch_size is not None:
             continue  # the numba backend always uses its compiled loop for mini-batches
         model = fastnn.DeepMLP([2, 6, 5, 2], activation=["tanh", "relu"], k=[1.3, 1.0], init="he",
                                dtype=np.float64, backend=backend, seed=7)
         h = model.fit(X, y, iterations=50, lr=0.05, batch_size=batch_size, optimizer=optimizer,
-                      weight_decay=1e-3, seed=3, progress=False)
+                      weight_decay=1e-3, seed=3, progress=False, engine=force)
         assert h.steps == 50
         results[f"{backend}-{engine}"] = (model.params.copy(), np.array(h.step_loss))
     ref_theta, ref_loss = results.pop("numpy-None")
@@ -197,16 +196,14 @@ def test_row_blocked_steps_match_whole_batch_steps(backend, optimizer, batch_siz
     if backend == "numba" and batch_size:
         pytest.skip("the numba backend trains mini-batches in its compiled loop")
     X, y = moons[0][:300], moons[1][:300]  # 300 rows: blocks of 32 leave a partial last block
-    monkeypatch.setattr(engines, "LOOP_MAX_WORK", 0)
-    monkeypatch.setattr(engines, "CLOOP_MAX_WORK", 0)
     runs = {}
     for block in (32, 10**9):
-        monkeypatch.setattr(engines, "ROW_BLOCK", block)
+        monkeypatch.setattr(config, "ROW_BLOCK", block)
         model = fastnn.DeepMLP([2, 6, 5, 2], activation=["tanh", "sigmoid"], init="he", dtype=np.float64,
                                backend=backend, seed=7)
         grads = model.loss_and_gradients(X, y)
         h = model.fit(X, y, iterations=20, lr=0.1, optimizer=optimizer, weight_decay=1e-3,
-                      batch_size=batch_size, shuffle=False, progress=False)
+                      batch_size=batch_size, shuffle=False, progress=False, engine="kernels")
         assert h.params["engine"].endswith("kernels")
         runs[block] = (model.params.copy(), h.loss, h.accuracy, grads)
     (theta_b, loss_b, acc_b, g_b), (theta, loss, acc, g) = runs[32], runs[10**9]
@@ -220,12 +217,10 @@ def test_row_blocked_steps_match_whole_batch_steps(backend, optimizer, batch_siz
 
 def test_row_blocked_step_stops_on_a_non_finite_block(moons, monkeypatch):
     """A NaN loss in any block stops the step before the update (divergence handling unchanged)."""
-    monkeypatch.setattr(engines, "LOOP_MAX_WORK", 0)
-    monkeypatch.setattr(engines, "CLOOP_MAX_WORK", 0)
-    monkeypatch.setattr(engines, "ROW_BLOCK", 32)
+    monkeypatch.setattr(config, "ROW_BLOCK", 32)
     X, y = moons[0][:300], moons[1][:300]
     model = fastnn.DeepMLP([2, 6, 2], activation="relu", dtype=np.float64, backend="numpy", seed=0)
-    h = model.fit(X, y, iterations=50, lr=1e6, on_divergence="stop", progress=False)
+    h = model.fit(X, y, iterations=50, lr=1e6, on_divergence="stop", progress=False, engine="kernels")
     assert h.stopped == "diverged"
     assert np.all(np.isfinite(model.params))
 
@@ -252,7 +247,7 @@ def test_c_loop_blas_products_follow_the_reference(dtype, batch_size, bias, blas
     runs = {}
     for name, backend, min_weights in [("reference", "numpy", -1), ("blas", "cython", blas_min_weights),
                                        ("hand loops", "cython", -1)]:
-        monkeypatch.setattr(engines, "CLOOP_BLAS_MIN_WEIGHTS", min_weights)
+        monkeypatch.setattr(config, "CLOOP_BLAS_MIN_WEIGHTS", min_weights)
         model = fastnn.DeepMLP([5, 12, 7, 3], activation=["tanh", "relu"], bias=bias, init="he", dtype=dtype,
                                backend=backend, seed=3)
         h = model.fit(X, y, iterations=50, lr=0.05, batch_size=batch_size, optimizer=optimizer,

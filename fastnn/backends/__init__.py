@@ -1,10 +1,9 @@
 """Kernel dispatch: the "numpy" reference, "numba" and "cython" backends.
 
 ``get_backend(name)`` returns a module implementing the kernel contract described in
-``numpy_backend``. ``"auto"`` resolves per workload (see ``choose``): the compiled
-Numba training loop for small networks and mini-batches, the Cython BLAS+OpenMP
-kernels for large full-batch steps (no JIT warm-up), NumPy if nothing compiled is
-available.
+``numpy_backend``. A model's ``backend="auto"`` is resolved by ``fastnn.engines.select``:
+the fastest backend that imports (cython, numba, numpy) for its kernels, and per training
+step the engine that runs it (C whole loop, Numba whole loop, or row-blocked kernels).
 """
 from __future__ import annotations
 

@@ -11,7 +11,12 @@ from numba import njit
 # so that divergence is detected.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
-LINEAR, SIGMOID, TANH, RELU, RELU6, LEAKY_RELU = range(6)
+from ..codes import ACT_LEAKY_RELU as LEAKY_RELU
+from ..codes import ACT_LINEAR as LINEAR
+from ..codes import ACT_RELU as RELU
+from ..codes import ACT_RELU6 as RELU6
+from ..codes import ACT_SIGMOID as SIGMOID
+from ..codes import ACT_TANH as TANH
 
 
 @njit(fastmath=FASTMATH, cache=True, inline="always")

@@ -10,12 +10,12 @@ Activations are kept *feature-major* (units × samples) so that every inner loop
 over contiguous samples and vectorises; the shared row kernels see them through a
 transposed view.
 
-Flat layouts (built by ``fastnn.engines``):
+Flat layouts (built by ``fastnn.engines.Buffers``; columns named in ``fastnn.codes``):
   theta/grad : all parameters; layer l's W (fan_in×fan_out, row-major) at layout[l, W_OFF],
                its bias at layout[l, B_OFF] (−1: no bias)
   work       : per layer an activation block A_lᵀ and a delta block D_lᵀ, each fan_out×rows,
                at layout[l, A_OFF] and layout[l, D_OFF]
-Loss kinds: 0 = MSE on f(z), 1 = softmax + cross-entropy, 2 = sigmoid + binary CE
+Loss kinds (fastnn.codes): MSE on f(z), softmax + cross-entropy, sigmoid + binary CE
 (for kinds 1 and 2 the output layer is computed linear and the loss applies softmax/σ).
 """
 import numpy as np
@@ -24,10 +24,18 @@ from numba import njit
 from ._numba_elementwise import (FASTMATH, LINEAR, activate, adam_step, derivative, momentum_step,
                                  mse_row, sgd_step, sigmoid_bce_row, softmax_cross_entropy_row)
 
-FAN_IN, FAN_OUT, W_OFF, B_OFF, A_OFF, D_OFF = range(6)
-MSE, SOFTMAX_CE, SIGMOID_BCE = 0, 1, 2
-SGD, MOMENTUM, ADAM = 0, 1, 2
-BLAS_MIN_WORK = 32768  # multiply-adds above which a product goes to BLAS
+from ..codes import COL_A_OFF as A_OFF
+from ..codes import COL_B_OFF as B_OFF
+from ..codes import COL_D_OFF as D_OFF
+from ..codes import COL_FAN_IN as FAN_IN
+from ..codes import COL_FAN_OUT as FAN_OUT
+from ..codes import COL_W_OFF as W_OFF
+from ..codes import LOSS_MSE as MSE
+from ..codes import LOSS_SIGMOID_BCE as SIGMOID_BCE
+from ..codes import LOSS_SOFTMAX_CE as SOFTMAX_CE
+from ..codes import OPT_MOMENTUM as MOMENTUM
+from ..codes import OPT_SGD as SGD
+from ..config import NUMBA_LOOP_BLAS_MIN_WORK as BLAS_MIN_WORK  # multiply-adds above which a product goes to BLAS
 
 
 @njit(cache=True, inline="always")

@@ -1,19 +1,24 @@
-"""DeepMLP and MLP: the models a user builds, trains, inspects and saves."""
+"""DeepMLP and MLP: fully connected networks a user builds, trains, inspects and saves.
+
+The model turns the user's options into a ``DenseNet`` (what the engines execute) and a
+``Parameters`` object (θ and its per-layer views); training runs through the shared trainer
+(fastnn.train), which asks the model for validated data and for an engine (fastnn.engines).
+"""
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
 
-from . import activations as act_mod
-from . import initializers
-from .backends import get_backend, validate_name
-from .engines import A_OFF, B_OFF, D_OFF, FAN_IN, FAN_OUT, MSE, SIGMOID_BCE, SOFTMAX_CE, W_OFF
-from .validation import all_finite, check_targets, check_X, nonfinite_error
-
-# forward() on at least 2 blocks of this many rows runs block-parallel (measured on W5,
-# 10000×784→256→128→10: 1024-row blocks 20.5 ms, 512: 21.0, 2048: 23.5, unblocked 26)
-PARALLEL_FORWARD_BLOCK = 1024
+from .. import activations as act_mod
+from .. import codes, config, initializers
+from ..backends import validate_name
+from ..engines import ENGINE_CLASSES, KernelEngine, choose_engine, forward_rows, kernel_backend
+from ..train.optim import SGD
+from ..validation import all_finite, check_targets, check_X, nonfinite_error
+from .base import Model
+from .network import DenseNet
+from .parameters import Parameters
 
 LOSSES = {
     "mse": "mse", "mean_squared_error": "mse",
@@ -21,6 +26,7 @@ LOSSES = {
     "log_loss": "cross_entropy",
     "bce": "bce", "binary_cross_entropy": "bce",
 }
+LOSS_CODES = {"cross_entropy": codes.LOSS_SOFTMAX_CE, "bce": codes.LOSS_SIGMOID_BCE, "mse": codes.LOSS_MSE}
 
 
 def _per_layer(value, n, name):
@@ -32,7 +38,7 @@ def _per_layer(value, n, name):
     return [value] * n
 
 
-class DeepMLP:
+class DeepMLP(Model):
     """A fully connected network ``layer_dims[0] → … → layer_dims[-1]``.
 
     Parameters
@@ -87,7 +93,6 @@ class DeepMLP:
         if out.name == "softmax":  # softmax is fused with CE; the layer itself is linear
             out = act_mod.Activation("linear", out.k, out.alpha)
         self.activations = hidden + [out]
-        self._loss_kind = {"cross_entropy": SOFTMAX_CE, "bce": SIGMOID_BCE, "mse": MSE}[self.loss]
         n_out = self.layer_dims[-1]
         if self.loss == "cross_entropy" and n_out < 2:
             raise ValueError("a softmax output needs at least 2 units; for two classes use 2 outputs "
@@ -98,10 +103,9 @@ class DeepMLP:
             self.task = "binary"
         else:
             self.task = "multiclass"
-        self._build_layout()
-        self._theta = np.zeros(self._n_params, dtype=self.dtype)
-        self._opt_state = None
-        self._opt_t = 0
+        self.net = DenseNet(self.layer_dims, self.activations, LOSS_CODES[self.loss], self.bias, self.dtype)
+        self.parameters = Parameters(self.net.param_specs(), self.dtype)
+        self.optimizer_ = None
         self._fitted = False
         self.history_ = None
         self.reset(seed)
@@ -125,59 +129,15 @@ class DeepMLP:
                              "output='sigmoid' or 'linear'")
         return loss
 
-    def _build_layout(self):
-        L = len(self.layer_dims) - 1
-        layout = np.zeros((L, 6), dtype=np.int64)
-        off = 0
-        for l in range(L):
-            fi, fo = self.layer_dims[l], self.layer_dims[l + 1]
-            layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, W_OFF] = fi, fo, off
-            off += fi * fo
-            if self.bias:
-                layout[l, B_OFF] = off
-                off += fo
-            else:
-                layout[l, B_OFF] = -1
-            layout[l, A_OFF] = layout[l, D_OFF] = 0
-        self._layout = layout
-        self._n_params = off
-
-    def _param_view(self, flat, l, kind):
-        fi, fo = int(self._layout[l, FAN_IN]), int(self._layout[l, FAN_OUT])
-        if kind == "W":
-            o = int(self._layout[l, W_OFF])
-            return flat[o:o + fi * fo].reshape(fi, fo)
-        o = int(self._layout[l, B_OFF])
-        return None if o < 0 else flat[o:o + fo]
-
-    def _segments(self):
-        """(offset, size, is_weight) of every parameter array in the flat vector."""
-        out = []
-        for l in range(len(self.layer_dims) - 1):
-            fi, fo = int(self._layout[l, FAN_IN]), int(self._layout[l, FAN_OUT])
-            out.append((int(self._layout[l, W_OFF]), fi * fo, True))
-            if self._layout[l, B_OFF] >= 0:
-                out.append((int(self._layout[l, B_OFF]), fo, False))
-        return out
-
     @property
     def weights(self):
         """Weight matrices W_l of shape (fan_in, fan_out): views, writable in place."""
-        return [self._param_view(self._theta, l, "W") for l in range(len(self.layer_dims) - 1)]
+        return [self.parameters[f"W{l}"] for l in range(self.net.n_layers)]
 
     @property
     def biases(self):
         """Bias vectors (views), or None per layer when bias=False."""
-        return [self._param_view(self._theta, l, "b") for l in range(len(self.layer_dims) - 1)]
-
-    @property
-    def params(self):
-        """All parameters as one flat vector (a view)."""
-        return self._theta
-
-    @property
-    def n_params(self):
-        return self._theta.size
+        return [self.parameters.get(self.params, f"b{l}") for l in range(self.net.n_layers)]
 
     def set_params(self, weights, biases=None):
         """Copy given weight (and bias) arrays into the model, checking shapes."""
@@ -204,17 +164,8 @@ class DeepMLP:
             self.weights[l][...] = initializers.initialize(self.init, rng, fi, fo)
             if self.bias:
                 self.biases[l][...] = 0
-        self._opt_state = None
-        self._opt_t = 0
+        self.optimizer_ = None
         return self
-
-    def _optimizer_state(self, optimizer):
-        if self._opt_state is None or self._opt_state[0] != optimizer:
-            size = self._theta.size if optimizer != "sgd" else 1
-            self._opt_state = (optimizer, np.zeros(size, self.dtype),
-                               np.zeros(self._theta.size if optimizer == "adam" else 1, self.dtype))
-            self._opt_t = 0
-        return self._opt_state[1], self._opt_state[2]
 
     def describe(self):
         acts = [a.name for a in self.activations[:-1]]
@@ -226,40 +177,37 @@ class DeepMLP:
                 f"loss={self.loss!r}, k={self.k!r}, bias={self.bias}, init={self.init!r}, "
                 f"dtype={self.dtype.name}, backend={self.backend!r}, seed={self.seed!r})")
 
-    # ------------------------------------------------------------------ training
-    def fit(self, X, y, *, epochs=None, iterations=None, lr=0.01, batch_size=None, reduction="mean",
-            optimizer="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-            schedule="constant", validation_data=None, validation_every=None, callbacks=(), shuffle=True,
-            seed=None, record=None, record_every=10, progress=True, on_divergence="raise"):
-        """Train in place and return a :class:`~fastnn.history.History`.
+    # ------------------------------------------------------------------ what the trainer asks for
+    def _training_data(self, X, y):
+        """(X, Y one-hot or targets, integer labels) validated for this network."""
+        if np.ndim(y) == 0:
+            raise TypeError(f"y must be an array with one label (or target row) per sample, got the scalar {y!r}")
+        X = check_X(X, self.layer_dims[0], self.dtype)
+        Y, labels = check_targets(y, X.shape[0], self.layer_dims[-1], self.task, self.dtype)
+        return X, Y, labels
 
-        ``batch_size=None`` is full-batch gradient descent (one step per iteration), an int
-        gives mini-batches (1 = per-sample SGD). ``reduction="sum"`` sums gradients over the
-        batch (the classic notebooks' lr·Σ), ``"mean"`` averages them. Give ``iterations``
-        (optimiser steps) or ``epochs`` (passes over X; default 10). ``optimizer``: "sgd",
-        "momentum" (``momentum``), "adam" (``betas``, ``eps``); ``weight_decay`` is an L2
-        penalty on the weights. ``schedule``: "constant", ("cosine", {"lr_min":…, "cycles":…}),
-        ("step", {"step_size":…, "gamma":…}) or f(step, total). ``record="layers"`` keeps
-        per-layer statistics every ``record_every`` steps. On NaN/inf the run stops with
-        :class:`~fastnn.training.TrainingDiverged` (or just stops when ``on_divergence="stop"``).
-        """
-        from .training import fit
+    def _validation_data(self, X, y):
+        X = check_X(X, self.layer_dims[0], self.dtype, name="validation X")
+        try:
+            check_targets(y, X.shape[0], self.layer_dims[-1], self.task, self.dtype)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"validation_data: the validation targets do not fit: {exc}") from None
+        return X, y
 
-        return fit(self, X, y, epochs=epochs, iterations=iterations, lr=lr, batch_size=batch_size,
-                   reduction=reduction, optimizer=optimizer, momentum=momentum, betas=betas, eps=eps,
-                   weight_decay=weight_decay, schedule=schedule, validation_data=validation_data,
-                   validation_every=validation_every, callbacks=callbacks, shuffle=shuffle, seed=seed,
-                   record=record, record_every=record_every, progress=progress, on_divergence=on_divergence)
+    def _make_engine(self, X, Y, labels, batch, cfg, optimizer):
+        """The engine that runs this fit's steps (auto by the work of a step, or cfg.engine)."""
+        full_batch = batch >= X.shape[0]
+        kind, backend = choose_engine(self.backend, batch, full_batch, self.layer_dims, cfg.engine)
+        args = (self.net, self.parameters, optimizer, X, Y, labels, batch, cfg.reduction == "mean")
+        if kind in ENGINE_CLASSES:
+            return ENGINE_CLASSES[kind](*args)
+        # without layer recording nobody reads the activations after the backward pass
+        return KernelEngine(backend, *args, share_deltas=cfg.record is None,
+                            row_block=config.ROW_BLOCK if cfg.record is None else None)
 
     # ------------------------------------------------------------------ inference
     def _kernels(self):
-        if self.backend != "auto":
-            return get_backend(self.backend)
-        for name in ("cython", "numba", "numpy"):
-            try:
-                return get_backend(name)
-            except ImportError:
-                continue
+        return kernel_backend(self.backend)
 
     def forward(self, X, return_all=False, logits=False):
         """Output activations (probabilities for softmax/sigmoid outputs); with
@@ -269,14 +217,14 @@ class DeepMLP:
         Without ``return_all`` large inputs go through the network in blocks of rows, one
         block per core at a time, so that each block's activations are still in cache when
         the next layer reads them."""
-        from . import _threads
+        from .. import _threads
 
         _threads.ensure_configured()
         be = self._kernels()
         threads = _threads.get_num_threads() if getattr(be, "RELEASES_GIL", False) else 1
         X = check_X(X, self.layer_dims[0], self.dtype, finite=False)  # NaN/inf: checked below
         n = X.shape[0]
-        block_parallel = not return_all and threads > 1 and n >= 2 * PARALLEL_FORWARD_BLOCK
+        block_parallel = not return_all and threads > 1 and n >= 2 * config.FORWARD_BLOCK
         if not block_parallel and not all_finite(X):
             raise nonfinite_error(X)
         if return_all:
@@ -291,7 +239,7 @@ class DeepMLP:
         # large inputs: blocks of rows, each pushed through every layer by one thread while it
         # is in cache (single-threaded GEMMs, see _threads.run_row_blocks); NaN/inf in X is
         # caught from the first layer's X·W (cached, a third of X's size) instead of a pass over X
-        block = PARALLEL_FORWARD_BLOCK
+        block = config.FORWARD_BLOCK
         scratch = [[np.empty((block, m), dtype=self.dtype) for m in self.layer_dims[1:-1]]
                    for _ in range(threads)]
         finite = [True] * threads
@@ -310,40 +258,16 @@ class DeepMLP:
         return out
 
     def _forward_rows(self, X, outs, logits, check=False):
-        """outs[l] := activations of layer l for the rows of X (preallocated, C-contiguous).
-        With check, returns whether the first layer's X·W was all finite."""
+        """outs[l] := activations of layer l for the rows of X (see engines.forward_rows); a
+        softmax output is normalised unless ``logits``. With check, returns whether the first
+        layer's X·W was all finite."""
         be = self._kernels()
-        inp = X
-        L = len(self.layer_dims) - 1
-        for l in range(L):
-            a = self.activations[l]
-            act = act_mod.LINEAR if (l == L - 1 and self.loss == "bce" and logits) else a.code
-            ok = be.dense_forward(inp, self.weights[l], self.biases[l], outs[l], act, a.k, a.alpha,
-                                  check=check and l == 0)
-            if check and l == 0 and not ok:
-                return False
-            if l == L - 1 and self.output == "softmax" and not logits:
-                be.softmax(outs[l])
-            inp = outs[l]
+        out_act = codes.ACT_LINEAR if (logits and codes.output_is_linear(self.net.loss_code)) else int(self.net.acts[-1])
+        if not forward_rows(be, self.net, self.parameters, X, outs, out_act, check=check):
+            return False
+        if self.output == "softmax" and not logits:
+            be.softmax(outs[-1])
         return True
-
-    def predict_proba(self, X):
-        """Class probabilities (n_samples, n_classes); for one sigmoid unit, [1 − p, p]."""
-        if self.task == "regression":
-            raise TypeError("predict_proba is for classifiers; this model has a linear output (regression)")
-        P = self.forward(X)
-        if self.task == "binary":
-            return np.hstack([1 - P, P])
-        return P
-
-    def predict(self, X):
-        """Class labels (argmax of the outputs), or the outputs for regression models."""
-        out = self.forward(X)
-        if self.task == "regression":
-            return out[:, 0] if out.shape[1] == 1 else out
-        if self.task == "binary":
-            return (out[:, 0] > 0.5).astype(np.int64)
-        return np.argmax(out, axis=1)
 
     def score(self, X, y):
         """Accuracy for classifiers, R² for regression."""
@@ -357,53 +281,31 @@ class DeepMLP:
         _, labels = check_targets(y, X.shape[0], self.layer_dims[-1], self.task, self.dtype)
         return float(np.mean(self.predict(X) == labels))
 
-    def evaluate(self, X, y):
-        """(mean loss, accuracy) on (X, y) without changing the model (accuracy NaN for regression)."""
-        loss, _, _ = self.loss_and_gradients(X, y, reduction="mean", gradients=False)
-        acc = self.score(X, y) if self.task != "regression" else float("nan")
-        return loss, acc
-
-    def loss_and_gradients(self, X, y, reduction="mean", gradients=True):
+    def loss_and_gradients(self, X, y, reduction="mean", gradients=True, engine="kernels"):
         """(mean loss, [dW_l], [db_l]) of the loss on (X, y); gradients of the summed loss
-        for reduction="sum", of the mean loss for "mean" (reference NumPy computation
-        through the chosen backend's kernels)."""
-        from .engines import ROW_BLOCK, KernelEngine
-
-        X = check_X(X, self.layer_dims[0], self.dtype)
-        Y, labels = check_targets(y, X.shape[0], self.layer_dims[-1], self.task, self.dtype)
-        state, t = self._opt_state, self._opt_t
-        eng = KernelEngine(self._kernels(), self, X, Y, labels, X.shape[0], "sgd", (0.0, 0.9, 0.999, 1e-8),
-                           0.0, reduction == "mean", row_block=ROW_BLOCK)
-        self._opt_state, self._opt_t = state, t  # the engine asked for SGD state; the model keeps its own
-        loss, _ = eng._step(X, Y, X.shape[0], 0.0, 1, update=False)
-        mean_loss = float(loss) / X.shape[0]
+        for reduction="sum", of the mean loss for "mean". ``engine`` computes them ("kernels":
+        the backend's kernels, the reference; "cloop"/"loop": a whole-loop engine); the model
+        and its optimiser are not changed."""
+        X, Y, labels = self._training_data(X, y)
+        n = X.shape[0]
+        kind, backend = choose_engine(self.backend, n, True, self.layer_dims, engine)
+        args = (self.net, self.parameters, SGD(), X, Y, labels, n, reduction == "mean")
+        eng = ENGINE_CLASSES[kind](*args) if kind in ENGINE_CLASSES else KernelEngine(backend, *args,
+                                                                                      row_block=config.ROW_BLOCK)
+        loss, grad = eng.gradient()
+        mean_loss = float(loss) / n
         if not gradients:
             return mean_loss, None, None
-        L = len(self.layer_dims) - 1
-        dWs = [self._param_view(eng.grad, l, "W").copy() for l in range(L)]
-        dbs = [None if self._param_view(eng.grad, l, "b") is None else self._param_view(eng.grad, l, "b").copy()
-               for l in range(L)]
+        L, p = self.net.n_layers, self.parameters
+        dWs = [p.view(grad, f"W{l}").copy() for l in range(L)]
+        dbs = [None if f"b{l}" not in p else p.view(grad, f"b{l}").copy() for l in range(L)]
         return mean_loss, dWs, dbs
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path):
-        """Write the model to ``path`` (a versioned .npz, no pickle), atomically."""
-        from .io import save_model
-
-        return save_model(self, path)
-
-    @classmethod
-    def load(cls, path, backend="auto"):
-        from .io import load_model
-
-        return load_model(path, backend=backend)
 
     def copy(self):
         new = DeepMLP.__new__(DeepMLP)
         new.__dict__.update(self.__dict__)
-        new._theta = self._theta.copy()
-        new._opt_state = None
-        new._opt_t = 0
+        new.parameters = self.parameters.copy()
+        new.optimizer_ = None
         new.history_ = None
         return new
 

@@ -1,0 +1,65 @@
+"""Tunables: engine crossovers, block sizes, chunk lengths — each with the measurement that set it.
+
+Change them here (or pass ``engine=`` to ``fit`` to force an engine) rather than patching modules.
+All timings: plain SGD, float32, 2 threads, on the project's 2-core Xeon (AVX-512, OpenBLAS).
+"""
+
+# --- which engine runs a training step (fastnn.engines.select) ---------------------------------
+# Steps (full batch or mini-batch) with at most this many multiply-adds run in the C loop
+# (BLAS for the products of all but tiny layers, see CLOOP_BLAS_MIN_WEIGHTS); larger ones in the
+# kernel engine (row blocks, parallel epilogues, less memory). Measured per step, in µs:
+#                                               multiply-adds   C loop   Numba loop   Cython kernels
+#   2-3-2 tanh, full batch N=200 (W3)                2.4e3       1.1         16           49
+#   2-16-16-2 tanh, batch 32                         1.0e4       3.6         22           53
+#   2-16-16-2 tanh, full batch N=1000                3.2e5        42        545          169
+#   20-20-20-20-2 relu, batch 1                      1.2e3       1.7        9.8           62
+#   20-20-20-20-2 relu, batch 32                     4.0e4       5.1         25           74
+#   20-20-20-20-2 relu, full batch N=10000           1.2e7      1677       3882         2427
+#   100-100-10 sigmoid, batch 1                      1.1e4       3.2         39           42
+#   784-300-10 sigmoid, batch 1 (W4)                 2.4e5        40        129          150
+#   784-300-10 sigmoid, batch 64 (W2)                1.5e7       448        753          704
+#   784-300-10 sigmoid, batch 1024                   2.4e8      5076      14093         6112
+#   784-300-10 sigmoid, full batch N=4000            9.5e8     18489      25778        20355
+#   784-300-10 sigmoid, full batch N=10000           2.4e9     52574      70942        52272
+#   784-256-128-10 sigmoid, full batch N=20000       4.7e9    102817     145990       106785
+# The C loop is fastest up to ≈ 2e9 multiply-adds per step and on a par beyond; the limit at 1e9
+# leaves the big full-batch steps (W1: 1.4e10) to the kernel engine, whose row blocks need far
+# less memory: the C loop holds every layer's activations and deltas for all rows of a step, so
+# it also stops at CLOOP_MAX_UNITS rows × units (2·8e6 values: 64 MB in float32; thin nets on many
+# rows, e.g. 2-16-16-2 on 1e6 rows, would otherwise take 0.5 GB in float64).
+CLOOP_MAX_WORK = 1_000_000_000
+CLOOP_MAX_UNITS = 8_000_000
+# Numba backend (forced, or "auto" without the Cython one): full-batch steps with more
+# multiply-adds than this run through the kernel engine (parallel epilogues); smaller ones and all
+# mini-batches through the Numba loop (same table: the Numba loop loses to the kernels beyond ≈2e7).
+LOOP_MAX_WORK = 20_000_000
+
+# --- inside the C loop (kernels/small_net_impl.h) -----------------------------------------------
+# The products of layers with at least this many weights (fan_in·fan_out) go to BLAS, those of
+# smaller layers to hand loops (−1: never BLAS; measurements in small_net_impl.h).
+CLOOP_BLAS_MIN_WEIGHTS = 32
+# Plain SGD without weight decay: the C loop updates BLAS layers' weights inside their gradient's
+# GEMM (W −= lr·X·Dᵀ, BLAS beta = 1) instead of a separate pass over θ and grad (W2: −60 µs/step).
+CLOOP_FUSE_SGD = True
+# Numba loop: products with more multiply-adds than this go to BLAS (np.dot), smaller to loops.
+NUMBA_LOOP_BLAS_MIN_WORK = 32768
+
+# --- row blocks -----------------------------------------------------------------------------------
+# Kernel-engine steps over more than 2·ROW_BLOCK rows run block by block, the blocks spread over
+# worker threads (W1 at 1.02–1.04× the GEMM floor with 2048, 8–13 MB peak instead of 165 MB).
+ROW_BLOCK = 2048
+# forward() on at least 2 blocks of this many rows runs block-parallel (measured on W5,
+# 10000×784→256→128→10: 1024-row blocks 20.5 ms, 512: 21.0, 2048: 23.5, unblocked 26)
+FORWARD_BLOCK = 1024
+
+# --- the trainer ----------------------------------------------------------------------------------
+# A compiled chunk of steps returns to Python about this often (progress bar, Ctrl-C).
+CHUNK_SECONDS = 0.15
+# The first chunk runs at most this many steps (its time sets the chunk length after it).
+FIRST_CHUNK_STEPS = 4
+# A unit is dead when |activation| and |delta| stay below this on every recorded sample.
+DEAD_TOL = 1e-6
+# Divergence: a step loss above DIVERGENCE_FACTOR × max(first step loss, DIVERGENCE_FLOOR) counts as
+# divergence even while finite (softmax CE at lr = 1e30 goes 1.1 → 8.8e29 without a NaN).
+DIVERGENCE_FACTOR = 1e6
+DIVERGENCE_FLOOR = 1e-3
