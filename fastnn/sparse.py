@@ -13,6 +13,8 @@ gradient). Each backend has two kernels over ``CSR.parts`` = (indptr, indices, v
 ``to_csr(X)`` builds the form once per fit (X does not change between steps), ``csr_rows(csr,
 order)`` permutes it for an epoch's shuffled order (its mini-batches are then row ranges) and
 ``csr.block(lo, hi)`` is a row range without copying (offsets in ``indptr`` are absolute).
+``first_layer_rows`` decides, by the crossovers measured in ``fastnn.config``, whether a kernel
+engine's first layer takes this path.
 """
 from __future__ import annotations
 
@@ -20,10 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-# Largest density (fraction of nonzeros) of X at which the sparse first layer is used; denser
-# data goes through the dense GEMMs. TODO(config): move to fastnn/config.py when it lands.
-# Measured: see bench/sparse_crossover.py (the table is filled in below).
-SPARSE_MAX_DENSITY = 0.5
+from . import config
 
 
 class CSR(NamedTuple):
@@ -115,3 +114,16 @@ def zero_fraction(X) -> float:
     """Fraction of exact zeros in X."""
     X = np.asarray(X)
     return 1.0 - np.count_nonzero(X) / X.size if X.size else 0.0
+
+
+def first_layer_rows(backend, X, block_rows: int):
+    """X in sparse rows when ``backend``'s sparse first layer beats its dense one on blocks of
+    ``block_rows`` rows of X (density at most config.SPARSE_MAX_DENSITY_BLOCK, or _BATCH for
+    blocks under config.SPARSE_SMALL_BLOCK rows), else None."""
+    if getattr(backend, "NAME", None) not in config.SPARSE_BACKENDS or X.ndim != 2 or X.size == 0:
+        return None
+    limit = config.SPARSE_MAX_DENSITY_BATCH if block_rows < config.SPARSE_SMALL_BLOCK else \
+        config.SPARSE_MAX_DENSITY_BLOCK
+    if np.count_nonzero(X) > limit * X.size:
+        return None
+    return to_csr(X)
