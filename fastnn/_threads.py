@@ -2,7 +2,10 @@
 Numba's parallel loops and the Cython/OpenMP epilogues, so they never oversubscribe."""
 from __future__ import annotations
 
+import numbers
 import os
+
+import numpy as np
 
 _state = {"n": None, "limiter": None}
 
@@ -19,12 +22,55 @@ def default_num_threads() -> int:
         return os.cpu_count() or 1
 
 
+def max_threads() -> int:
+    """The largest count :func:`set_num_threads` accepts: 4 per core of this machine, and at
+    least 64. More threads than that only oversubscribe the cores, and absurd counts make
+    libgomp fail to create its team, which ends the interpreter instead of raising."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
+def _probe(n: int) -> None:
+    """Start n − 1 threads that live at the same time, so that an OS limit (threads, memory for
+    their stacks) surfaces here as a Python exception, before libgomp or BLAS are asked for a
+    team of n (libgomp exits the process when it cannot create one)."""
+    if n <= _state.get("probed", 1):
+        return
+    import threading
+
+    release = threading.Event()
+    started = []
+    try:
+        for _ in range(n - 1):
+            t = threading.Thread(target=release.wait, daemon=True)
+            t.start()
+            started.append(t)
+    except RuntimeError as exc:
+        raise RuntimeError(f"cannot use {n} threads: only {len(started) + 1} could be started ({exc}); the "
+                           "system's limit on threads or memory is reached. Call "
+                           f"fastnn.set_num_threads({max(1, len(started) // 2)}) or fewer.") from None
+    finally:
+        release.set()
+        for t in started:
+            t.join()
+    _state["probed"] = n
+
+
 def set_num_threads(n: int | None = None) -> int:
-    """Use ``n`` threads for BLAS, Numba and OpenMP alike (``None``: all cores). Returns n."""
+    """Use ``n`` threads for BLAS, Numba and OpenMP alike (``None``: all cores, at most
+    :func:`max_threads`). Returns n. Raises ValueError above :func:`max_threads`, RuntimeError
+    when the system cannot start that many threads."""
     if n is None:
-        n = default_num_threads()
-    if not isinstance(n, (int,)) or isinstance(n, bool) or n < 1:
+        n = min(default_num_threads(), max_threads())
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"number of threads must be a positive integer, got {n!r}")
+    n = int(n)
+    if n < 1:
         raise ValueError(f"number of threads must be a positive integer, got {n!r}")
+    if n > max_threads():
+        raise ValueError(f"number of threads {n} is above fastnn's cap of {max_threads()} (4 per core on this "
+                         f"{os.cpu_count()}-core machine, at least 64): more only oversubscribes the cores. "
+                         "Use set_num_threads(None) for one per core.")
+    _probe(n)
     # load every BLAS fastnn uses (numpy's, and scipy's which the Cython kernels and Numba's
     # np.dot call) before limiting, so that none of them is missed
     import scipy.linalg.cython_blas  # noqa: F401
@@ -104,7 +150,13 @@ def run_row_blocks(work, n_rows: int, block: int, threads: int | None = None) ->
     with _blas_controller().limit(limits=1, user_api="blas"):
         _cykernels.set_num_threads(1)
         try:
-            futures = [_executor(threads).submit(worker, w) for w in range(threads)]
+            try:
+                futures = [_executor(threads).submit(worker, w) for w in range(threads)]
+            except RuntimeError as exc:  # "can't start new thread": the pool is unusable now
+                _state.pop("executor").shutdown(wait=True)
+                raise RuntimeError(f"cannot start the {threads} worker threads of a row-block run ({exc}); "
+                                   "the system's limit on threads or memory is reached: call "
+                                   "fastnn.set_num_threads with a smaller count") from None
             for f in futures:
                 f.result()
         finally:

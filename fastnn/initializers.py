@@ -70,6 +70,24 @@ INITIALIZERS = {
 }
 
 
+# the parameters of each parametrised initialiser: (name, must be > 0 (else ≥ 0 / any finite))
+_PARAMETERS = {"uniform": (("a", ">0"),), "normal": (("sigma", ">0"),),
+               "poisson": (("lam", ">=0"), ("scale", "finite"))}
+
+
+def _check_parameters(spec):
+    """init=("uniform", a) / ("normal", sigma) / ("poisson", lam, scale): counts and ranges."""
+    from .validation import check_number
+
+    params = _PARAMETERS[spec[0]]
+    if len(spec) - 1 > len(params):
+        raise TypeError(f"init={spec!r}: {spec[0]!r} takes at most {len(params)} parameter(s) "
+                        f"({', '.join(p for p, _ in params)})")
+    for value, (pname, rule) in zip(spec[1:], params):
+        label = f"init={spec!r}: {pname}"
+        check_number(value, label, low=None if rule == "finite" else 0, low_open=rule == ">0")
+
+
 def resolve(spec):
     """A name, a (name, parameter…) tuple such as ("uniform", 0.5) / ("normal", 0.1) /
     ("poisson", 1, 0.25), or a callable ``f(rng, fan_in, fan_out)``."""
@@ -80,6 +98,7 @@ def resolve(spec):
         if spec[0] not in factories:
             raise ValueError(f"initialiser {spec[0]!r} takes no parameters; parametrised ones are "
                              f"{', '.join(factories)}")
+        _check_parameters(spec)
         return factories[spec[0]](*spec[1:])
     if isinstance(spec, str) and spec.lower() in INITIALIZERS:
         return INITIALIZERS[spec.lower()]

@@ -43,6 +43,7 @@ from sklearn.utils.validation import check_is_fitted
 from .callbacks import Callback
 from .models import DeepMLP
 from .training import TrainingDiverged, TrainingInterrupted
+from .validation import check_number, check_X
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -90,22 +91,6 @@ def _validate_X(estimator, X):
     if _sk_validate_data is not None:
         return _sk_validate_data(estimator, X, reset=False, dtype="numeric")
     return estimator._validate_data(X, reset=False, dtype="numeric")  # pragma: no cover
-
-
-def _check_number(value, name, low=None, high=None, integer=False, low_open=False, high_open=False):
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    bad_low = low is not None and (value <= low if low_open else value < low)
-    bad_high = high is not None and (value >= high if high_open else value > high)
-    if bad_low or bad_high:
-        lo = "" if low is None else f"{'(' if low_open else '['}{low}, "
-        hi = "inf)" if high is None else f"{high}{')' if high_open else ']'}"
-        lo = lo or "(-inf, "
-        raise ValueError(f"{name} must be in {lo}{hi}, got {value!r}")
-    return value
 
 
 class _EpochMonitor(Callback):
@@ -231,29 +216,36 @@ class _BaseFastMLP(BaseEstimator):
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))}, got {self.solver!r} "
                              "(fastnn has no L-BFGS)")
-        _check_number(self.alpha, "alpha", low=0)
+        check_number(self.alpha, "alpha", low=0)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _check_number(self.batch_size, "batch_size ('auto' or an int)", low=1, integer=True)
-        _check_number(self.learning_rate_init, "learning_rate_init", low=0, low_open=True)
-        _check_number(self.max_iter, "max_iter", low=1, integer=True)
-        _check_number(self.tol, "tol", low=0)
-        _check_number(self.momentum, "momentum", low=0, high=1)
-        _check_number(self.beta_1, "beta_1", low=0, high=1, high_open=True)
-        _check_number(self.beta_2, "beta_2", low=0, high=1, high_open=True)
-        _check_number(self.epsilon, "epsilon", low=0, low_open=True)
-        _check_number(self.validation_fraction, "validation_fraction", low=0, high=1, low_open=True,
+            check_number(self.batch_size, "batch_size ('auto' or an int)", low=1, integer=True)
+        check_number(self.learning_rate_init, "learning_rate_init", low=0, low_open=True)
+        check_number(self.max_iter, "max_iter", low=1, integer=True)
+        check_number(self.tol, "tol", low=0)
+        check_number(self.momentum, "momentum", low=0, high=1)
+        check_number(self.beta_1, "beta_1", low=0, high=1, high_open=True)
+        check_number(self.beta_2, "beta_2", low=0, high=1, high_open=True)
+        check_number(self.epsilon, "epsilon", low=0, low_open=True)
+        check_number(self.validation_fraction, "validation_fraction", low=0, high=1, low_open=True,
                       high_open=True)
-        _check_number(self.n_iter_no_change, "n_iter_no_change", low=1, integer=True)
+        check_number(self.n_iter_no_change, "n_iter_no_change", low=1, integer=True)
         if isinstance(self.k, (list, tuple)):
             for kk in self.k:
-                _check_number(kk, "k", low=0, low_open=True)
+                check_number(kk, "k", low=0, low_open=True)
         else:
-            _check_number(self.k, "k", low=0, low_open=True)
+            check_number(self.k, "k", low=0, low_open=True)
         if self.reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
         for name in ("shuffle", "warm_start", "early_stopping"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            check_number(self.verbose, "verbose (a bool or a non-negative int)", low=0, integer=True)
+        try:
+            check_random_state(self.random_state)
+        except (TypeError, ValueError):
+            raise ValueError(f"random_state must be None, an int in [0, 2**32 - 1] or a numpy RandomState, "
+                             f"got {self.random_state!r}") from None
         if self.dtype is not None:
             try:
                 dt = np.dtype(self.dtype)
@@ -318,7 +310,7 @@ class _BaseFastMLP(BaseEstimator):
             dtype = self._model_dtype(X)
         else:
             dtype = self.model_.dtype
-        X = np.asarray(X, dtype=dtype)
+        X = check_X(X, dtype=dtype)  # float64 values beyond a float32 network's range are refused by name
         T, n_out = self._encode_targets(y, first, incremental, classes)
         if first:
             rs = check_random_state(self.random_state)

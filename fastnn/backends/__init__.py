@@ -31,16 +31,22 @@ def get_backend(name: str):
     return _cache[name]
 
 
-def available_backends() -> list:
-    """Names of the backends that import on this machine."""
-    out = []
-    for name in BACKENDS:
+def backend_modules() -> dict:
+    """{name: kernel module} of the backends that import on this machine, fastest first
+    (cython, numba, numpy): the one probe every caller uses."""
+    out = {}
+    for name in ("cython", "numba", "numpy"):
         try:
-            get_backend(name)
-            out.append(name)
+            out[name] = get_backend(name)
         except ImportError:
             pass
     return out
+
+
+def available_backends() -> list:
+    """Names of the backends that import on this machine (in BACKENDS order)."""
+    found = backend_modules()
+    return [name for name in BACKENDS if name in found]
 
 
 def validate_name(name: str) -> str:

@@ -33,7 +33,27 @@ IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_GZIP_RATIO = 1100  # deflate expands at most ~1032 times
 _DEFAULT_REMEDY = "Replace it with an intact copy (or delete it and download it again)."
+
+
+def _read_bounded(fh, limit: int) -> bytes:
+    """The header and at most one byte more than the data it announces: a file (or a gzip
+    bomb) longer than its header says is never read, let alone decompressed, in full. ``limit``
+    bounds what the stream can hold (the file's size, or deflate's maximum expansion of it)."""
+    raw = fh.read(4)
+    if len(raw) < 4 or raw[2] not in IDX_DTYPES:
+        return raw  # too short / bad magic: reported by the caller
+    raw += fh.read(4 * raw[3])
+    if len(raw) < 4 + 4 * raw[3]:
+        return raw
+    count = 1
+    for i in range(raw[3]):
+        count *= int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big")
+    want = count * IDX_DTYPES[raw[2]].itemsize
+    if want > limit:
+        return raw  # cannot be there: the caller reports the header's claim (as truncation)
+    return raw + fh.read(want + 1)
 
 
 def _fmt_shape(shape: Sequence[Optional[int]]) -> str:
@@ -76,27 +96,36 @@ def read_idx(
         If the file is missing, unreadable, truncated, corrupt, or its header
         does not match ``expected_shape``.
     """
-    fname = os.fspath(path)
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}: {path!r}")
+    fname = os.fsdecode(os.fspath(path))
 
     def fail(what: str) -> DatasetError:
         return DatasetError(f"{fname}: {what}. {remedy}")
 
     try:
+        size = os.path.getsize(fname)
         with open(fname, "rb") as fh:
-            raw = fh.read()
+            compressed = fh.read(2) == _GZIP_MAGIC
+            fh.seek(0)
+            if compressed:
+                with gzip.GzipFile(fileobj=fh) as gz:
+                    raw = _read_bounded(gz, size * MAX_GZIP_RATIO)
+            else:
+                raw = _read_bounded(fh, size)
     except FileNotFoundError:
         raise DatasetError(f"{fname}: file not found. {remedy}") from None
+    except IsADirectoryError:
+        raise DatasetError(f"{fname}: is a folder, not an IDX file. {remedy}") from None
+    except EOFError:
+        raise fail("the gzip stream ends early, so the file is truncated "
+                   "(an interrupted download or copy?)") from None
+    except zlib.error as exc:
+        raise fail(f"the gzip data is corrupt ({exc})") from None
+    except gzip.BadGzipFile as exc:
+        raise fail(f"the gzip data is corrupt ({exc})") from None
     except OSError as exc:
         raise DatasetError(f"{fname}: cannot be read ({exc}).") from None
-
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except EOFError:
-            raise fail("the gzip stream ends early, so the file is truncated "
-                       "(an interrupted download or copy?)") from None
-        except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-            raise fail(f"the gzip data is corrupt ({exc})") from None
 
     if len(raw) < 4:
         raise fail(f"only {len(raw)} bytes after decompression, too short for an "
@@ -136,9 +165,9 @@ def read_idx(
         raise fail(f"truncated: the header announces {count} values {_fmt_shape(dims)}, "
                    f"i.e. {want_bytes} bytes of data, but only {have_bytes} follow")
     if have_bytes > want_bytes:
-        raise fail(f"{have_bytes - want_bytes} unexpected bytes after the "
-                   f"{count} values {_fmt_shape(dims)} the header announces; the file "
-                   "is corrupt or its header does not match its data")
+        raise fail(f"unexpected bytes after the {count} values {_fmt_shape(dims)} the header "
+                   "announces (the rest was not read); the file is corrupt or its header does "
+                   "not match its data")
 
     arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header_len).reshape(dims)
     if dtype.itemsize > 1:

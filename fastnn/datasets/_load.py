@@ -11,6 +11,7 @@ from ._errors import DatasetError
 from ._idx import read_idx
 from ._registry import DatasetInfo, get_info
 from ._utils import one_hot as _one_hot
+from ..validation import check_bool, check_path
 
 __all__ = ["load", "fetch", "SPLITS"]
 
@@ -29,6 +30,12 @@ def _check_params(info: DatasetInfo, params: Dict[str, object]) -> Dict[str, obj
     merged = dict(info.params)
     merged.update(params)
     return merged
+
+
+def _check_fetch_args(data_home, cache_dir, download, progress):
+    """The arguments that say where files are looked for and how they are fetched."""
+    return (check_path(data_home, "data_home", allow_none=True), check_path(cache_dir, "cache_dir", allow_none=True),
+            check_bool(download, "download"), None if progress is None else check_bool(progress, "progress"))
 
 
 def _n_classes(info: DatasetInfo, params: Dict[str, object]) -> int:
@@ -156,6 +163,14 @@ def load(
         raise DatasetError(f"unknown split {split!r} for dataset {info.name!r}; "
                            f"use one of {', '.join(repr(s) for s in SPLITS)} or a tuple of them")
     params = _check_params(info, params)
+    normalize, flatten, one_hot = (check_bool(v, n) for v, n in (
+        (normalize, "normalize"), (flatten, "flatten"), (one_hot, "one_hot")))
+    data_home, cache_dir, download, progress = _check_fetch_args(data_home, cache_dir, download, progress)
+    if dtype is not None:
+        try:
+            np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be a NumPy dtype (e.g. np.float32) or None, got {dtype!r}") from None
     if normalize and dtype is not None and not np.issubdtype(np.dtype(dtype), np.floating):
         raise ValueError(f"normalize=True needs a floating dtype, not {np.dtype(dtype)}; "
                          "pass normalize=False for raw integer values")
@@ -225,6 +240,9 @@ def fetch(
     if info.kind != "idx":
         raise DatasetError(f"dataset {info.name!r} has no files to fetch ({info.source}); "
                            "load() it directly.")
+    if not isinstance(split, (str, tuple, list)):
+        raise DatasetError(f"split must be 'train', 'test', 'all' or a tuple of them, got {split!r}")
+    data_home, cache_dir, download, progress = _check_fetch_args(data_home, cache_dir, download, progress)
     splits = (split,) if isinstance(split, str) else tuple(split)
     if "all" in splits:
         splits = tuple(info.files)

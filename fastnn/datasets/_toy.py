@@ -17,6 +17,7 @@ import numpy as np
 
 from ._errors import DatasetError
 from ._utils import _split_indices, as_random_state
+from ..validation import check_number
 
 __all__ = ["MNIST5K_SEED", "MNIST5K_TEST_FRACTION", "mnist5k_path", "mnist5k_split_indices",
            "raw_mnist5k", "raw_digits", "raw_moons", "raw_blobs"]
@@ -159,8 +160,7 @@ def raw_moons(split: str, n_samples=200, noise=0.2, seed=0, n_test=None) -> Arra
     fresh draw of ``n_test`` (default ``n_samples``) points with a derived seed."""
     from sklearn.datasets import make_moons
 
-    if float(noise) < 0:
-        raise ValueError(f"noise must be >= 0, not {noise!r}")
+    check_number(noise, "noise", low=0)
 
     def make(n, s):
         return make_moons(n_samples=n, noise=float(noise), random_state=s)
@@ -180,8 +180,18 @@ def raw_blobs(split: str, n_samples=400, centers=None, cluster_std=1.0, n_featur
         centers[:, :2] = BLOB_CENTERS
         if n_features == 1:
             raise ValueError("the default blob centres are 2-D; pass centers= for n_features=1")
-    elif not isinstance(centers, (int, np.integer)):
-        centers = np.asarray(centers, dtype=float)
+    elif isinstance(centers, (bool, np.bool_)) or isinstance(centers, (int, np.integer)):
+        _check_n("centers", centers)
+    else:
+        try:
+            centers = np.asarray(centers, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"centers must be an int (how many) or an array of centre coordinates, "
+                            f"not {centers!r}") from None
+        if centers.ndim != 2 or centers.shape[1] != n_features or not np.isfinite(centers).all():
+            raise ValueError(f"centers must be finite coordinates of shape (n_centers, n_features="
+                             f"{n_features}), got shape {centers.shape}")
+    check_number(cluster_std, "cluster_std", low=0)
 
     def make(n, s):
         return make_blobs(n_samples=n, centers=centers, cluster_std=cluster_std,

@@ -12,6 +12,8 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from ..validation import check_bool, check_number
+
 __all__ = ["one_hot", "train_val_split", "shuffle", "as_random_state"]
 
 SeedLike = Union[int, np.integer, np.random.Generator, np.random.RandomState]
@@ -70,6 +72,8 @@ def one_hot(y, n_classes: Optional[int] = None, dtype=np.float32) -> np.ndarray:
         if y.size == 0:
             raise ValueError("cannot infer n_classes from empty labels; pass n_classes")
         n_classes = int(y.max()) + 1
+    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)):
+        raise TypeError(f"n_classes must be an int, got {n_classes!r}")
     n_classes = int(n_classes)
     if n_classes < 1:
         raise ValueError(f"n_classes must be >= 1, got {n_classes}")
@@ -80,6 +84,10 @@ def one_hot(y, n_classes: Optional[int] = None, dtype=np.float32) -> np.ndarray:
         if hi >= n_classes:
             raise ValueError(f"label {hi} is out of range for n_classes={n_classes} "
                              f"(labels must be in 0..{n_classes - 1})")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a NumPy dtype such as np.float32, got {dtype!r}") from None
     out = np.zeros((y.size, n_classes), dtype=dtype)
     out[np.arange(y.size), y] = 1
     return out
@@ -91,6 +99,8 @@ def shuffle(X, y=None, seed: SeedLike = 0):
     Returns shuffled copies: ``(X, y)``, or only ``X`` when ``y`` is None.
     """
     X = np.asarray(X)
+    if X.ndim == 0:
+        raise ValueError(f"X must be an array of samples (rows), got {X!r}")
     perm = as_random_state(seed).permutation(len(X))
     if y is None:
         return X[perm]
@@ -137,8 +147,8 @@ def train_val_split(X, y, val_fraction: float = 0.1, seed: SeedLike = 0, stratif
     X_train, X_val, y_train, y_val
         In scikit-learn's ``train_test_split`` order.
     """
-    if not 0.0 <= float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    check_number(val_fraction, "val_fraction", low=0, high=1, high_open=True)
+    stratify = check_bool(stratify, "stratify")
     X = np.asarray(X)
     y = np.asarray(y)
     if len(X) != len(y):

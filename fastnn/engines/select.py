@@ -10,20 +10,13 @@ from __future__ import annotations
 from .. import config
 
 ENGINES = ("auto", "cloop", "loop", "kernels")
-_PREFERENCE = ("cython", "numba", "numpy")
 
 
 def available_backend_modules() -> dict:
-    """{name: kernel module} of the backends that import here, fastest first (the one probe)."""
-    from ..backends import get_backend
+    """{name: kernel module} of the backends that import here, fastest first (see backends)."""
+    from ..backends import backend_modules
 
-    out = {}
-    for name in _PREFERENCE:
-        try:
-            out[name] = get_backend(name)
-        except ImportError:
-            pass
-    return out
+    return backend_modules()
 
 
 def kernel_backend(backend_name: str):

@@ -6,8 +6,6 @@ The model turns the user's options into a ``DenseNet`` (what the engines execute
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import activations as act_mod
@@ -15,7 +13,8 @@ from .. import codes, config, initializers
 from ..backends import validate_name
 from ..engines import ENGINE_CLASSES, KernelEngine, choose_engine, forward_rows, kernel_backend
 from ..train.optim import SGD
-from ..validation import all_finite, check_targets, check_X, nonfinite_error
+from ..validation import (all_finite, check_arrays, check_bool, check_choice, check_dtype, check_hyper,
+                          check_layer_dims, check_seed, check_targets, check_X, nonfinite_error)
 from .base import Model
 from .network import DenseNet
 from .parameters import Parameters
@@ -63,21 +62,15 @@ class DeepMLP(Model):
 
     def __init__(self, layer_dims, activation="sigmoid", output="softmax", loss=None, k=1.0, bias=True,
                  init="xavier", dtype=np.float32, backend="auto", seed=None, alpha=0.01, output_k=None):
-        dims = list(layer_dims) if not isinstance(layer_dims, (str, bytes)) else None
-        if dims is None or len(dims) < 2 or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
-                                                     and d > 0 for d in dims):
-            raise ValueError(f"layer_dims must be a list of at least two positive integers "
-                             f"(inputs, ..., outputs), got {layer_dims!r}")
-        self.layer_dims = [int(d) for d in dims]
-        n_hidden = len(dims) - 2
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.layer_dims = check_layer_dims(layer_dims)
+        n_hidden = len(self.layer_dims) - 2
+        self.dtype = check_dtype(dtype)
         self.backend = validate_name(backend)
-        self.seed = seed
-        self.bias = bool(bias)
+        self.seed = check_seed(seed)
+        self.bias = check_bool(bias, "bias")
         self.init = init
-        initializers.resolve(init)  # fail early on unknown names
+        initializers.resolve(init)  # fail early on unknown names and bad parameters
+        check_hyper(k, alpha, output_k)
 
         acts = _per_layer(activation, n_hidden, "activation")
         ks = _per_layer(k, n_hidden, "k")
@@ -140,25 +133,21 @@ class DeepMLP(Model):
         return [self.parameters.get(self.params, f"b{l}") for l in range(self.net.n_layers)]
 
     def set_params(self, weights, biases=None):
-        """Copy given weight (and bias) arrays into the model, checking shapes."""
-        for l, W in enumerate(weights):
-            W = np.asarray(W)
-            if W.shape != self.weights[l].shape:
-                raise ValueError(f"layer {l}: weight shape {W.shape}, expected {self.weights[l].shape}")
-            self.weights[l][...] = W
-        if biases is not None:
-            for l, b in enumerate(biases):
-                if self.biases[l] is None:
-                    continue
-                b = np.asarray(b).reshape(-1)
-                if b.shape != self.biases[l].shape:
-                    raise ValueError(f"layer {l}: bias shape {b.shape}, expected {self.biases[l].shape}")
-                self.biases[l][...] = b
+        """Copy given weight (and bias) arrays into the model, checking shapes and finiteness
+        first (a refused call changes nothing)."""
+        Ws = check_arrays(weights, [W.shape for W in self.weights], "weights", self.dtype)
+        bs = None if biases is None else check_arrays(
+            biases, [None if b is None else b.shape for b in self.biases], "biases", self.dtype)
+        for W, new in zip(self.weights, Ws):
+            W[...] = new
+        for b, new in zip(self.biases, bs or ()):
+            if new is not None:
+                b[...] = new
         return self
 
     def reset(self, seed=None):
         """Draw fresh initial weights (biases start at 0) and clear optimiser state."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         for l in range(len(self.layer_dims) - 1):
             fi, fo = self.layer_dims[l], self.layer_dims[l + 1]
             self.weights[l][...] = initializers.initialize(self.init, rng, fi, fo)
@@ -219,6 +208,7 @@ class DeepMLP(Model):
         the next layer reads them."""
         from .. import _threads
 
+        return_all, logits = check_bool(return_all, "return_all"), check_bool(logits, "logits")
         _threads.ensure_configured()
         be = self._kernels()
         threads = _threads.get_num_threads() if getattr(be, "RELEASES_GIL", False) else 1
@@ -240,6 +230,7 @@ class DeepMLP(Model):
         # is in cache (single-threaded GEMMs, see _threads.run_row_blocks); NaN/inf in X is
         # caught from the first layer's X·W (cached, a third of X's size) instead of a pass over X
         block = config.FORWARD_BLOCK
+        threads = min(threads, -(-n // block))  # no scratch for threads without a block
         scratch = [[np.empty((block, m), dtype=self.dtype) for m in self.layer_dims[1:-1]]
                    for _ in range(threads)]
         finite = [True] * threads
@@ -272,7 +263,8 @@ class DeepMLP(Model):
     def score(self, X, y):
         """Accuracy for classifiers, R² for regression."""
         if self.task == "regression":
-            y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            X = check_X(X, self.layer_dims[0], self.dtype)
+            y, _ = check_targets(y, X.shape[0], self.layer_dims[-1], self.task, np.float64)
             pred = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
             ss_res = ((y - pred) ** 2).sum()
             ss_tot = ((y - y.mean(axis=0)) ** 2).sum()
@@ -286,6 +278,8 @@ class DeepMLP(Model):
         for reduction="sum", of the mean loss for "mean". ``engine`` computes them ("kernels":
         the backend's kernels, the reference; "cloop"/"loop": a whole-loop engine); the model
         and its optimiser are not changed."""
+        check_choice(reduction, "reduction", ("mean", "sum"))
+        gradients = check_bool(gradients, "gradients")
         X, Y, labels = self._training_data(X, y)
         n = X.shape[0]
         kind, backend = choose_engine(self.backend, n, True, self.layer_dims, engine)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_bool, check_number
+
 
 class Callback:
     def on_train_begin(self, trainer):
@@ -35,9 +37,12 @@ class EarlyStopping(Callback):
     optionally restore the best weights seen."""
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True):
-        if monitor not in ("val_loss", "val_accuracy", "loss", "accuracy"):
+        if not isinstance(monitor, str) or monitor not in ("val_loss", "val_accuracy", "loss", "accuracy"):
             raise ValueError(f"EarlyStopping cannot monitor {monitor!r}; use val_loss, val_accuracy, loss or accuracy")
-        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, min_delta, restore_best
+        self.monitor = monitor
+        self.patience = int(check_number(patience, "EarlyStopping patience (epochs)", low=0, integer=True))
+        self.min_delta = check_number(min_delta, "EarlyStopping min_delta", low=0)
+        self.restore_best = check_bool(restore_best, "EarlyStopping restore_best")
         self.mode = -1.0 if "accuracy" in monitor else 1.0  # minimise loss, maximise accuracy
 
     def on_train_begin(self, trainer):
@@ -69,6 +74,10 @@ class LambdaCallback(Callback):
     """Wrap plain functions: ``LambdaCallback(on_epoch_end=lambda trainer, epoch, logs: ...)``."""
 
     def __init__(self, on_epoch_end=None, on_step_end=None):
+        for name, hook in (("on_epoch_end", on_epoch_end), ("on_step_end", on_step_end)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"LambdaCallback {name} must be a function f(trainer, step_or_epoch, logs) "
+                                f"or None, got {hook!r}")
         if on_epoch_end is not None:
             self.on_epoch_end = on_epoch_end
         if on_step_end is not None:

@@ -13,6 +13,7 @@ import numpy as np
 from .. import config as tunables
 from ..engines.select import ENGINES
 from .optim import Optimizer, make_optimizer
+from .schedules import learning_rates
 
 
 def _positive_int(value, name, allow_none=False):
@@ -114,6 +115,8 @@ class FitConfig:
                             f"got {self.callbacks!r}")
         self.callbacks = list(self.callbacks)
         for i, cb in enumerate(self.callbacks):
+            if isinstance(cb, type):
+                raise TypeError(f"callbacks[{i}] is the class {cb.__name__}, not an instance: pass {cb.__name__}(...)")
             if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
                 raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of the hooks {', '.join(HOOKS)}; "
                                 "subclass fastnn.Callback")
@@ -121,6 +124,7 @@ class FitConfig:
             vd = self.validation_data
             if isinstance(vd, (str, bytes)) or not hasattr(vd, "__len__") or len(vd) != 2:
                 raise ValueError("validation_data must be a pair (X_val, y_val)")
+        learning_rates(self.schedule, self.lr, 1)  # unknown names and malformed options fail here, by name
         self.optimizer_obj = make_optimizer(self.optimizer, momentum=self.momentum, betas=self.betas, eps=self.eps,
                                             weight_decay=self.weight_decay)
         if isinstance(self.optimizer, Optimizer):
