@@ -62,6 +62,12 @@ class CSR(NamedTuple):
         """Xᵀ of these rows in sparse rows (offsets from 0, row numbers from the block's first row):
         the form the weight gradient Xᵀ·D walks. Build it once for rows that do not change (the row
         blocks of a full-batch fit) and pass ``xt=`` to ``sparse_weight_grad``."""
+        cs = _compiled()
+        if cs is not None and self.values.dtype in (np.float32, np.float64):  # one counting sort
+            colptr = np.empty(self.n_cols + 1, dtype=np.int64)
+            rowidx, colval = np.empty(self.nnz, dtype=np.int32), np.empty(self.nnz, dtype=self.values.dtype)
+            cs.csr_transpose(self.indptr, self.indices, self.values, self.n_cols, colptr, rowidx, colval)
+            return CSR(colptr, rowidx, colval, self.n_rows)
         import scipy.sparse as sp
 
         lo, hi = int(self.indptr[0]), int(self.indptr[-1])
@@ -87,12 +93,32 @@ def to_csr(X) -> CSR:
         raise ValueError(f"to_csr needs a 2-D float array X, got shape {X.shape} and dtype {X.dtype}")
     if X.shape[1] >= 2 ** 31:
         raise ValueError(f"to_csr: X has {X.shape[1]} columns; column indices are int32 (< 2**31)")
+    cs = _compiled()
+    if cs is not None and X.dtype in (np.float32, np.float64):  # two parallel passes over X
+        from . import _threads
+
+        X = np.ascontiguousarray(X)
+        threads = _threads.get_num_threads()
+        indptr = np.empty(X.shape[0] + 1, dtype=np.int64)
+        cs.csr_counts(X, indptr, threads)
+        indices, values = np.empty(indptr[-1], dtype=np.int32), np.empty(indptr[-1], dtype=X.dtype)
+        cs.csr_fill(X, indptr, indices, values, threads)
+        return CSR(indptr, indices, values, X.shape[1])
     mask = X != 0
     indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.count_nonzero(mask, axis=1), out=indptr[1:])
     indices = np.nonzero(mask)[1].astype(np.int32)
     values = np.ascontiguousarray(X[mask])
     return CSR(indptr, indices, values, X.shape[1])
+
+
+def _compiled():
+    """The compiled builder (fastnn._cysparse), or None without the Cython extension."""
+    try:
+        from . import _cysparse
+    except ImportError:  # pragma: no cover - extension not built
+        return None
+    return _cysparse
 
 
 def csr_rows(csr: CSR, idx) -> CSR:
@@ -116,14 +142,21 @@ def zero_fraction(X) -> float:
     return 1.0 - np.count_nonzero(X) / X.size if X.size else 0.0
 
 
-def first_layer_rows(backend, X, block_rows: int):
+# first_layer_rows judges X's density first from at most this many evenly spaced rows
+DENSITY_SAMPLE_ROWS = 256
+
+
+def first_layer_rows(backend, X, block_rows: int, estimate: bool = False):
     """X in sparse rows when ``backend``'s sparse first layer beats its dense one on blocks of
     ``block_rows`` rows of X (density at most config.SPARSE_MAX_DENSITY_BLOCK, or _BATCH for
-    blocks under config.SPARSE_SMALL_BLOCK rows), else None."""
+    blocks under config.SPARSE_SMALL_BLOCK rows), else None. The density is first judged from a
+    sample of rows (dense inputs cost no pass over X), then, unless ``estimate``, confirmed exactly."""
     if getattr(backend, "NAME", None) not in config.SPARSE_BACKENDS or X.ndim != 2 or X.size == 0:
         return None
     limit = config.SPARSE_MAX_DENSITY_BATCH if block_rows < config.SPARSE_SMALL_BLOCK else \
         config.SPARSE_MAX_DENSITY_BLOCK
-    if np.count_nonzero(X) > limit * X.size:
+    sample = X[::max(1, X.shape[0] // DENSITY_SAMPLE_ROWS)]
+    if np.count_nonzero(sample) > limit * sample.size:
         return None
-    return to_csr(X)
+    csr = to_csr(X)
+    return csr if estimate or csr.density <= limit else None

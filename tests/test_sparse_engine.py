@@ -71,3 +71,28 @@ def test_backends_whose_sparse_kernels_lose_stay_dense(rng, monkeypatch):
     X, y = _images(rng, 200, np.float64)
     _, engine = _fit(X, y, True, monkeypatch, backend="numpy", iterations=1)
     assert engine == "numpy-kernels"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("forward_block", [64, 100_000])  # row blocks over the threads, or one pass
+def test_predict_on_sparse_rows_equals_dense(dtype, forward_block, rng, monkeypatch):
+    monkeypatch.setattr(config, "FORWARD_BLOCK", forward_block)
+    X, y = _images(rng, 300, dtype)
+    model = fastnn.DeepMLP([784, 40, 10], seed=0, dtype=dtype)
+    calls = []
+    from fastnn.backends import cython_backend
+
+    original = cython_backend.sparse_dense_forward
+    monkeypatch.setattr(cython_backend, "sparse_dense_forward", lambda *a, **k: calls.append(1) or original(*a, **k))
+    sparse = model.predict_proba(X)
+    assert calls, "the first layer did not take the sparse path"
+    with monkeypatch.context() as m:
+        m.setattr(config, "SPARSE_MAX_DENSITY_BLOCK", 0.0)
+        m.setattr(config, "SPARSE_MAX_DENSITY_BATCH", 0.0)
+        n_calls = len(calls)
+        dense = model.predict_proba(X)
+        assert len(calls) == n_calls
+    np.testing.assert_allclose(sparse, dense, **TOL[dtype])
+    X[7, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(X)
