@@ -47,11 +47,18 @@ static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indic
 #ifndef FASTNN_SPMM_TILE_BYTES
 #define FASTNN_SPMM_TILE_BYTES 32768
 #endif
+/* Output rows from which B's chunks are packed; below, B's rows are read where they are (each
+ * thread packs its own copy: a 784×300 W packed for 32 rows of a mini-batch costs about as much as
+ * their product). 64-row batches, 784→256 / 784→300, one thread, 50 % nonzeros, sparse / dense:
+ * packed 0.78 / 0.65, unpacked 0.85 / 0.92. */
+#ifndef FASTNN_SPMM_PACK_MIN_ROWS
+#define FASTNN_SPMM_PACK_MIN_ROWS 64
+#endif
 /* Bytes of one chunk of units: four 64-byte SIMD vectors. */
 #define FASTNN_SPMM_CHUNK_BYTES 256
 
-/* One chunk of w ≤ NV·VL units of output row c (NV vectors of VL values of T, B packed in pk with
- * rows of ws = NV·VL values, zero-padded), over the stored entries p..end of its sparse row with
+/* One chunk of NV vectors of VL values of T of output row c (w units valid; B's rows at src with
+ * stride ld: packed rows of NV·VL values zero-padded, or B itself), over the stored entries p..end of its sparse row with
  * inner index below k1, accumulated in registers: c += Σ s·val·B[idx]. */
 #define FASTNN_SPMM_CHUNK(T, VEC, VL, NV)                                                          \
     do {                                                                                          \
@@ -59,7 +66,7 @@ static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indic
         for (int u = 0; u < NV; u++) a[u] = e[u] = (VEC){0};                                      \
         for (; p + 1 < end && idx[p + 1] < k1; p += 2) { /* two nonzeros: 2·NV FMA chains */       \
             const T v = scale * val[p], x = scale * val[p + 1];                                   \
-            const T *b = pk + (long)idx[p] * ws, *f = pk + (long)idx[p + 1] * ws;                   \
+            const T *b = src + (long)idx[p] * ld, *f = src + (long)idx[p + 1] * ld;                   \
             for (int u = 0; u < NV; u++) {                                                        \
                 VEC bu, fu;                                                                       \
                 memcpy(&bu, b + u * VL, sizeof bu);                                               \
@@ -70,7 +77,7 @@ static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indic
         }                                                                                         \
         if (p < end && idx[p] < k1) {                                                             \
             const T v = scale * val[p];                                                           \
-            const T *b = pk + (long)idx[p] * ws;                                                  \
+            const T *b = src + (long)idx[p] * ld;                                                 \
             for (int u = 0; u < NV; u++) {                                                        \
                 VEC bu;                                                                           \
                 memcpy(&bu, b + u * VL, sizeof bu);                                               \
@@ -78,7 +85,7 @@ static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indic
             }                                                                                     \
             p++;                                                                                  \
         }                                                                                         \
-        if (w == ws) {                                                                            \
+        if (w >= NV * VL) {                                                                       \
             for (int u = 0; u < NV; u++) {                                                        \
                 VEC cu;                                                                           \
                 memcpy(&cu, c + u * VL, sizeof cu);                                               \
@@ -99,26 +106,39 @@ FASTNN_CLONES static void fastnn_spmm_##SUFFIX(const int64_t *restrict ptr,     
         const T *restrict B, long m, T *restrict C, T scale, int accumulate,                      \
         int64_t *restrict cur, T *restrict pk) {                                                  \
     enum { VL = 64 / sizeof(T), J = FASTNN_SPMM_CHUNK_BYTES / sizeof(T) };                     \
+    const int packed = n_outer >= FASTNN_SPMM_PACK_MIN_ROWS;                                       \
     if (!accumulate) { for (long q = 0; q < n_outer * m; q++) C[q] = 0; }                         \
     for (long j0 = 0; j0 < m;) {                                                                  \
         const long w = m - j0 >= J ? J : m - j0, nv = (w + VL - 1) / VL, ws = nv * VL;            \
-        const long K = FASTNN_SPMM_TILE_BYTES / (ws * (long)sizeof(T));                           \
-        for (long k = 0; k < n_inner; k++) {                                                      \
-            for (long j = 0; j < w; j++) pk[k * ws + j] = B[k * m + j0 + j];                      \
-            for (long j = w; j < ws; j++) pk[k * ws + j] = 0;                                     \
+        /* vectors per chunk in registers, the rows of B they read (stride ld), the inner tile */ \
+        const long nvf = packed ? nv : w / VL, ld = packed ? ws : m;                              \
+        const T *src = packed ? pk : B + j0;                                                      \
+        const long K = packed ? FASTNN_SPMM_TILE_BYTES / (ws * (long)sizeof(T)) : n_inner;        \
+        if (packed) {                                                                             \
+            for (long k = 0; k < n_inner; k++) {                                                  \
+                for (long j = 0; j < w; j++) pk[k * ws + j] = B[k * m + j0 + j];                  \
+                for (long j = w; j < ws; j++) pk[k * ws + j] = 0;                                 \
+            }                                                                                     \
         }                                                                                         \
         for (long i = 0; i < n_outer; i++) cur[i] = ptr[i];                                       \
         for (long k1 = K; k1 - K < n_inner; k1 += K) {                                            \
             for (long i = 0; i < n_outer; i++) {                                                  \
                 int64_t p = cur[i];                                                               \
-                const int64_t end = ptr[i + 1];                                                   \
+                const int64_t end = ptr[i + 1], p0 = p;                                           \
                 if (p >= end || idx[p] >= k1) continue;                                           \
                 T *c = C + i * m + j0;                                                            \
-                switch (nv) {                                                                     \
+                switch (nvf) {                                                                    \
                 case 4: FASTNN_SPMM_CHUNK(T, fastnn_vec_##SUFFIX, VL, 4); break;                  \
                 case 3: FASTNN_SPMM_CHUNK(T, fastnn_vec_##SUFFIX, VL, 3); break;                  \
                 case 2: FASTNN_SPMM_CHUNK(T, fastnn_vec_##SUFFIX, VL, 2); break;                  \
-                default: FASTNN_SPMM_CHUNK(T, fastnn_vec_##SUFFIX, VL, 1); break;                 \
+                case 1: FASTNN_SPMM_CHUNK(T, fastnn_vec_##SUFFIX, VL, 1); break;                  \
+                default: break;                                                                   \
+                }                                                                                 \
+                if (nvf * VL < w) { /* unpacked: the lanes after the last whole vector */         \
+                    for (p = p0; p < end && idx[p] < k1; p++) {                                   \
+                        const T v = scale * val[p], *b = src + (long)idx[p] * ld;                 \
+                        for (long j = nvf * VL; j < w; j++) c[j] += v * b[j];                     \
+                    }                                                                             \
                 }                                                                                 \
                 cur[i] = p;                                                                       \
             }                                                                                     \

@@ -10,9 +10,10 @@ from conftest import BACKENDS, COMPILED
 
 DTYPES = [np.float32, np.float64]
 DENSITIES = [0.0, 0.5, 0.19, 1.0]  # 100 %, 50 %, 81 % and 0 % zeros
-# (rows, features, units): odd sizes; the second spans several tiles of the C kernel (64 inner rows
-# per tile in float32) and both its 4-vector and its scalar-tail unit chunks
-SHAPES = [(37, 53, 19), (131, 150, 70)]
+# (rows, features, units): odd sizes; the second spans several unit chunks of the C kernel with a
+# partial last one (B read in place: under 64 rows per thread); the third has enough rows and
+# features per thread for the C kernel to pack B into tiles (several per pass)
+SHAPES = [(37, 53, 19), (101, 111, 70), (613, 530, 45)]
 REF = get_backend("numpy")
 
 
