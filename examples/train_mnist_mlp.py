@@ -43,6 +43,13 @@ print(f"lr {lr:.2g}, {history.steps} iterations in {history.wall_time:.1f} s "
       f"(engine {history.params.get('engine')})")
 print(f"train accuracy {model.score(X, y):.4f}, test accuracy {model.score(Xt, yt):.4f}")
 
+# What the run's history says: dead or saturated units, vanishing/exploding updates, a learning
+# rate too small or too large, a plateau, overfitting — in words, with the numbers and what to try.
+findings = fastnn.diagnose(history, model, X=X)
+print("diagnostics: " + ("no problem found" if not findings else f"{len(findings)} finding(s)"))
+for finding in findings:
+    print(f"  {finding}")
+
 # The dashboards of spec C8: overview, the 3x4 layers panel, confusion matrix, t-SNE, GIF.
 figures = {"mnist_overview.png": viz.overview(model, history, X, y),
            "mnist_layers.png": viz.layers_panel(model, history),

@@ -15,6 +15,7 @@ from .backends import available_backends
 from .io import ModelFileError, load_model
 from .models import MLP, DeepMLP
 from .train import Callback, EarlyStopping, History, LambdaCallback, TrainingDiverged, TrainingInterrupted
+from .diagnostics import Finding, diagnose
 
 __version__ = "0.1.0"
 

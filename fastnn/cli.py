@@ -13,9 +13,15 @@
                              threads per run, --jobs N gives bit-for-bit the serial results
         --quick              tiny settings for a smoke test (500 training images, 10 iterations)
         --n-train N          cap the training set
-        --set KEY=VALUE      override any experiment parameter (VALUE parsed as JSON if it can be)
+        --set KEY=VALUE      override an experiment parameter (VALUE parsed as JSON if it can be);
+                             unknown keys are refused with the list of keys the experiments take.
+                             Section C: --set lr_scale=1 trains with the spec's raw lr·Σ rates
+                             (default "auto": rates × 60000/N, the course's step sizes)
+        --force              retrain runs finished by an earlier invocation (they are cached in
+                             DIR/.fastnn-runs, so a rerun after Ctrl-C continues where it stopped)
         --no-progress        no progress bars
-    fastnn report [--out DIR]                  rebuild DIR/index.html from DIR/report.json
+    fastnn report [--out DIR]                  rebuild DIR/index.html from DIR/report.json (a damaged
+                                               report.json is set aside and rebuilt from the runs' JSON)
 
 Exit codes: 0 all good, 1 an experiment failed, 2 bad usage (unknown experiment or dataset,
 output folder not writable), 130 interrupted with Ctrl-C (finished runs are kept).
@@ -63,6 +69,8 @@ def _parse_set(items):
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
+        if not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r} (no parameter name)")
         try:
             out[key.strip()] = json.loads(value)
         except ValueError:
@@ -103,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-train", type=int, default=None, metavar="N", help="cap the training set at N images")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override an experiment parameter (repeatable; VALUE is JSON when it parses)")
+    run.add_argument("--force", action="store_true",
+                     help="retrain runs that an earlier invocation finished (cached in OUT/.fastnn-runs)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
 
@@ -172,13 +182,18 @@ def cmd_run(args) -> int:
     try:
         overrides = _parse_set(args.set)
     except ValueError as exc:
-        return _error(exc)
+        return _error(f"{exc}; {_keys_hint(args.names)}")
     if args.n_train is not None:
         if args.n_train < 1:
             return _error("--n-train must be a positive integer")
         overrides["n_train"] = args.n_train
     if args.iterations is not None and args.iterations < 1:
         return _error("--iterations must be a positive integer")
+    from .experiments.runner import MAX_COUNTS
+
+    if args.iterations is not None and args.iterations > MAX_COUNTS["iterations"]:
+        return _error(f"--iterations {args.iterations:,} is more than fastnn runs ({MAX_COUNTS['iterations']:,} "
+                      "training steps); is it a typo?")
     command = "fastnn " + " ".join(shlex.quote(a) for a in args.argv)
     try:
         cluster = _parallel_backend(args)
@@ -189,7 +204,7 @@ def cmd_run(args) -> int:
             summary = run_experiments(args.names, out=args.out, dataset=args.dataset, iterations=args.iterations,
                                       backend=args.backend, seed=args.seed, jobs=args.jobs, quick=args.quick,
                                       overrides=overrides, progress=not args.no_progress, command=command,
-                                      threads=args.threads)
+                                      threads=args.threads, force=args.force)
     except (ExperimentSetupError, ValueError) as exc:
         return _error(exc)
     except KeyboardInterrupt:  # before anything ran
@@ -200,6 +215,19 @@ def cmd_run(args) -> int:
         print(f"fastnn: {len(summary.failed)} experiment(s) failed: {', '.join(summary.failed)} "
               f"(tracebacks in the report and above)", file=sys.stderr)
     return summary.exit_code
+
+
+def _keys_hint(names) -> str:
+    """'C1 takes: …' for the named experiments (or how to list them)."""
+    from .experiments import select
+    from .experiments.runner import accepted_keys
+
+    try:
+        exps = select(names)
+    except ValueError:
+        return "see `fastnn list` for each experiment's parameters"
+    keys = sorted(set().union(*(accepted_keys(e) for e in exps)))
+    return f"{', '.join(e.id for e in exps)} {'takes' if len(exps) == 1 else 'take'}: {', '.join(keys)}"
 
 
 def _parallel_backend(args):
@@ -227,11 +255,22 @@ def _parallel_backend(args):
 def cmd_report(args) -> int:
     from .experiments import report
 
+    from .experiments.manifest import ManifestError, rebuild_from_runs, update
+
     path = os.path.join(args.out, report.MANIFEST)
+    _setup_logging(0)
+    rebuilt = None
     if not os.path.exists(path):
-        return _error(f"{path} does not exist; run some experiments first (fastnn run … --out {args.out})")
+        rebuilt = rebuild_from_runs(args.out, "was missing") if os.path.isdir(args.out) else None
+        if not rebuilt or not rebuilt["sections"]:
+            return _error(f"{path} does not exist; run some experiments first (fastnn run … --out {args.out})")
+        print(f"fastnn: {path} was missing: rebuilt {len(rebuilt['sections'])} section(s) from the runs' metrics "
+              f"JSON files", file=sys.stderr)
     try:
-        index = report.rebuild(args.out)
+        index = update(args.out, list(rebuilt["sections"].values()), render=report.render) if rebuilt \
+            else report.rebuild(args.out)
+    except ManifestError as exc:
+        return _error(exc)
     except OSError as exc:
         return _error(f"cannot write the report in {args.out!r}: {exc}")
     print(index)

@@ -97,6 +97,15 @@ def check_targets(y, n_samples, n_outputs, task, dtype=np.float32, name="y"):
     empty = np.empty(0, dtype=np.int64)
     if task == "regression":
         Y = y.reshape(n_samples, -1)
+        if Y.shape[1] == 1 and n_outputs > 1 and y.dtype.kind in "biuf" and np.isfinite(Y).all() \
+                and np.all(Y == np.round(Y)) and Y.min() >= 0 and Y.max() < n_outputs:
+            # integer class labels given to a bounded/linear-output MSE network shaped like a classifier
+            raise ValueError(
+                f"y looks like integer class labels (0..{int(Y.max())}) but this model has {n_outputs} outputs "
+                f"trained with MSE on a non-sigmoid output, so it takes targets of shape ({n_samples}, "
+                f"{n_outputs}): one-hot the labels, y_onehot = np.eye({n_outputs})[y] (as the course did with "
+                f"tanh outputs), or train a classifier on the labels with output='sigmoid' (MSE/BCE) or "
+                f"output='softmax' with loss='cross_entropy'")
         if Y.shape[1] != n_outputs:
             raise ValueError(f"{name} has {Y.shape[1]} target columns but the model has {n_outputs} outputs")
         Y = _to_float(Y, dtype, name)

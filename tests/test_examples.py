@@ -58,6 +58,7 @@ def test_train_mnist_mlp(tmp_path):
     proc, out = run_example("train_mnist_mlp.py", tmp_path)
     assert re.search(r"train accuracy 0\.\d+, test accuracy 0\.\d+", proc.stdout)
     assert re.search(r"iterations in [\d.]+ s", proc.stdout) and "total" in proc.stdout
+    assert "diagnostics: " in proc.stdout  # fastnn.diagnose findings (or "no problem found")
     assert_pngs(out, "mnist_overview.png", "mnist_layers.png", "mnist_confusion.png", "mnist_tsne.png")
     from PIL import Image
 

@@ -67,6 +67,27 @@ class FakeContext:
     def log(self, text):
         self.logs.append(text)
 
+    # the report's summary: references beside fastnn's numbers, verdicts, a headline
+    meta = None
+
+    def _meta(self):
+        if self.meta is None:
+            self.meta = {}
+        return self.meta
+
+    def reference(self, what, ours, reference, data_note=""):
+        self._meta().setdefault("references", []).append((what, ours, reference, data_note))
+
+    def verdict(self, claim, holds, evidence=""):
+        assert holds in (True, False, None)
+        self._meta().setdefault("verdicts", []).append((claim, holds, evidence))
+
+    def headline(self, text):
+        self._meta()["headline"] = text
+
+    def data_note(self, course="full MNIST, 60,000 training images"):
+        return f"fastnn: {self.params['dataset']}; the course: {course}"
+
 
 def run(exp_id, tmp_path, data=None, **overrides):
     ctx = FakeContext(exp_id, tmp_path, data=data, **overrides)

@@ -39,10 +39,20 @@ def _init_spec(init):
     return init
 
 
-def _schedule_spec(schedule):
+def _schedule_spec(schedule, lr_scale=1.0):
+    """JSON form of a schedule → what fit takes; an absolute lr_min is scaled like lr."""
     if isinstance(schedule, (list, tuple)) and len(schedule) == 2:
-        return (schedule[0], dict(schedule[1]))
+        opts = dict(schedule[1])
+        if "lr_min" in opts:
+            opts["lr_min"] = float(opts["lr_min"]) * lr_scale
+        return (schedule[0], opts)
     return schedule
+
+
+def effective_lr(cfg) -> float:
+    """The learning rate a run trains with: the nominal ``lr`` times ``lr_scale`` (the
+    reference-matched step factor of section C, 1 when absent)."""
+    return float(cfg["lr"]) * float(cfg.get("lr_scale", 1.0))
 
 
 def build_model(config, n_in, n_out, seed=0, backend="auto"):
@@ -101,31 +111,53 @@ def _cache_file(cache_dir, cfg, dataset, n_train, n_test, seed, backend):
     return Path(cache_dir) / f"{hashlib.sha1(blob.encode()).hexdigest()}.pkl"
 
 
+def _read_cached(path, refresh):
+    """(model, history, metrics, magnitudes, origin) of a cached run, or None when there is
+    none, it is unreadable, or ``refresh`` is set and it was written by another invocation."""
+    if path is None or not path.exists():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            entry = pickle.load(fh)
+    except Exception:  # noqa: BLE001 - a damaged cache entry is retrained and rewritten
+        return None
+    if not isinstance(entry, dict) or (refresh is not None and entry.get("token") != refresh):
+        return None
+    return entry["model"], entry["history"], entry["metrics"], entry["magnitudes"], entry["origin"]
+
+
 def train_mnist(name, config, *, dataset, n_train=None, n_test=None, seed=0, backend="auto", iterations=200,
-                out_dir=None, figures=BASIC_FIGURES, class_names=None, cache_dir=None, origin=None):
+                out_dir=None, figures=BASIC_FIGURES, class_names=None, cache_dir=None, origin=None, refresh=None):
     """Train one variant on an MNIST-format dataset and evaluate it; draw ``figures``
     (kinds of draw_figure) into ``out_dir``. Returns a dict: name, config, metrics,
-    history, model, figures (paths), wall_time, figure_time, reused_from.
+    history, model, figures (paths), wall_time, figure_time, reused_from, resumed.
 
-    With ``cache_dir`` (a folder the runner keeps for one invocation only) a run whose
-    settings, data, seed, backend and thread count equal an earlier one's is not trained
-    again — training is deterministic, so this only saves time (the base setting recurs
-    in C1, C2, C3, C4 and C6). ``origin`` names this run for later reuse."""
+    With ``cache_dir`` (the output folder's ``.fastnn-runs``) a run whose settings, data,
+    seed, backend and thread count equal an earlier one's is not trained again — training is
+    deterministic, so this only saves time: the base setting recurs in C1, C2, C3, C4 and C6,
+    and a rerun after an interruption continues where it stopped. ``origin`` names this run
+    ("C1/lr=1e-05"); a cached run of another origin is reported as ``reused_from``, one of the
+    same origin as ``resumed``. ``refresh`` (an invocation token, from --force) retrains runs
+    cached by other invocations."""
     X, y, Xt, yt = load_data(dataset, n_train, n_test)
     cfg = full_config(config, iterations)
     cached = _cache_file(cache_dir, cfg, dataset, n_train, n_test, seed, backend) if cache_dir else None
-    reused_from = None
-    if cached is not None and cached.exists():
-        with open(cached, "rb") as fh:
-            model, history, metrics, magnitudes, reused_from = pickle.load(fh)
+    reused_from, resumed = None, False
+    entry = _read_cached(cached, refresh)
+    if entry is not None:
+        model, history, metrics, magnitudes, first = entry
+        if first == (origin or name):
+            resumed = True
+        else:
+            reused_from = first
     else:
         model, history, metrics, magnitudes = _train(cfg, X, y, Xt, yt, seed, backend)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".{os.getpid()}.tmp")
             with open(tmp, "wb") as fh:
-                pickle.dump((model, history, metrics, magnitudes, origin or name), fh,
-                            protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump({"model": model, "history": history, "metrics": metrics, "magnitudes": magnitudes,
+                             "origin": origin or name, "token": refresh}, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, cached)
     paths = []
     t0 = time.perf_counter()
@@ -138,7 +170,7 @@ def train_mnist(name, config, *, dataset, n_train=None, n_test=None, seed=0, bac
                 warnings.warn(f"{name}: no {kind} figure ({exc})", RuntimeWarning, stacklevel=2)
     return {"name": name, "config": cfg, "metrics": metrics, "history": history, "model": model, "figures": paths,
             "wall_time": history.wall_time, "figure_time": time.perf_counter() - t0, "reused_from": reused_from,
-            "update_magnitude": magnitudes}
+            "resumed": resumed, "update_magnitude": magnitudes}
 
 
 def _train(cfg, X, y, Xt, yt, seed, backend):
@@ -149,8 +181,9 @@ def _train(cfg, X, y, Xt, yt, seed, backend):
     magnitude = UpdateMagnitude()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a divergence is kept in history.message
-        history = model.fit(X, y, iterations=steps, lr=float(cfg["lr"]), batch_size=cfg.get("batch_size"),
-                            reduction=cfg["reduction"], schedule=_schedule_spec(cfg["schedule"]), record="layers",
+        history = model.fit(X, y, iterations=steps, lr=effective_lr(cfg), batch_size=cfg.get("batch_size"),
+                            reduction=cfg["reduction"],
+                            schedule=_schedule_spec(cfg["schedule"], float(cfg.get("lr_scale", 1.0))), record="layers",
                             record_every=int(record_every), progress=False, on_divergence="stop",
                             callbacks=[magnitude])
         metrics = evaluate(model, history, X, y, Xt, yt)

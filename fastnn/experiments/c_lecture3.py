@@ -17,9 +17,36 @@ from ._common import (BASIC_FIGURES, EXTRA_FIGURES, LECTURE3_BASE, best_index, d
 from .registry import experiment
 
 REFERENCE_N = 60000
-# the base setting, as data in every experiment's defaults (all overridable)
-BASE = dict(LECTURE3_BASE, iterations=200, dashboards="all", tsne_samples=500, gif_frames=40)
+# the base setting, as data in every experiment's defaults (all overridable); lr_scale="auto"
+# gives reference-matched step sizes (see lr_scale below), a number multiplies every rate by it
+BASE = dict(LECTURE3_BASE, iterations=200, dashboards="all", tsne_samples=500, gif_frames=40, lr_scale="auto")
 DASHBOARDS = ("all", "best", "none")
+
+
+# ---------------------------------------------------------------------------- step sizes
+def resolve_lr_scale(value, n, reduction="sum", reference_n=REFERENCE_N) -> float:
+    """The factor every learning rate of a C run is multiplied by.
+
+    With lr·Σ (reduction="sum") a step on N images is N/reference_n as long as the course's
+    on reference_n, so ``"auto"`` (the default) returns reference_n / N: each step then moves
+    the weights as far as the course's did. With reduction="mean" the step does not depend on
+    N and "auto" is 1. A positive number is used as given (``--set lr_scale=1``: the raw rates)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return float(reference_n) / int(n) if reduction == "sum" else 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"lr_scale must be 'auto' or a positive number (1 = the spec's raw rates), got {value!r}")
+    return float(value)
+
+
+def lr_scale(ctx) -> float:
+    """resolve_lr_scale for this experiment's parameters and training-set size (cached on ctx)."""
+    if getattr(ctx, "_lr_scale", None) is None:
+        n = len(ctx.load_data()[0])
+        ctx._lr_scale = resolve_lr_scale(ctx.params.get("lr_scale", "auto"), n, ctx.params.get("reduction", "sum"))
+        ctx.meta["lr_scale"] = {"factor": ctx._lr_scale, "n_train": n, "reference_n": REFERENCE_N,
+                                "mode": "auto" if str(ctx.params.get("lr_scale", "auto")).lower() == "auto"
+                                else "given"}
+    return ctx._lr_scale
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -28,7 +55,8 @@ def _kwargs(ctx, name, config, figures):
     return dict(name=name, config=config, dataset=p["dataset"], n_train=p.get("n_train"), n_test=p.get("n_test"),
                 seed=p["seed"], backend=p["backend"], iterations=p["iterations"], out_dir=str(ctx.out_dir / "runs"),
                 figures=tuple(figures), class_names=ctx.class_names,
-                cache_dir=None if ctx.cache_dir is None else str(ctx.cache_dir), origin=f"{ctx.id}/{name}")
+                cache_dir=None if ctx.cache_dir is None else str(ctx.cache_dir), origin=f"{ctx.id}/{name}",
+                refresh=getattr(ctx, "refresh", None))
 
 
 def _base_config(ctx, **changes):
@@ -61,18 +89,24 @@ def sweep(ctx, variants, *, extras="best", desc=None):
         extra = {"figure_time": r["figure_time"]}
         if r.get("reused_from"):
             extra["reused_from"] = r["reused_from"]
+        if r.get("resumed"):
+            extra["resumed"] = True
         ctx.add_run(r["name"], m, history=h, params=r["config"], figures=r["figures"], extra=extra,
-                    curves={"update_magnitude": r.get("update_magnitude") or []})
+                    curves={"update_magnitude": r.get("update_magnitude") or []}, model=r["model"])
         acc = lambda v: "—" if v is None else f"{v:.2%}"  # noqa: E731
         msg = f" — {h.message}" if h.stopped else ""
+        if r.get("resumed"):
+            msg += " (finished by an earlier invocation: not trained again; --force retrains)"
         if r.get("reused_from"):
             msg += f" (same run as {r['reused_from']}: not trained again)"
             ctx.note(f"{r['name']}: the same run as {r['reused_from']} (identical settings, data, seed and "
-                     f"threads), trained once in this invocation and reused.")
+                     f"threads), trained once and reused.")
         ctx.log(f"{r['name']}: train {acc(m['train_accuracy'])}, test {acc(m['test_accuracy'])}, "
                 f"loss {m['final_loss'] if m['final_loss'] is None else round(m['final_loss'], 5)} "
                 f"({r['wall_time']:.1f} s, {h.params.get('engine')}){msg}")
 
+    scale = lr_scale(ctx)
+    variants = [(n, dict(c, lr_scale=scale)) for n, c in variants]
     results = ctx.map(train_mnist, [_kwargs(ctx, n, c, basic) for n, c in variants], on_result=on_result,
                       desc=desc or f"{ctx.id} runs")
     ctx.order_runs([n for n, _ in variants])
@@ -133,11 +167,84 @@ def _pct(v):
     return "—" if v is None or not np.isfinite(v) else f"{v:.1%}"
 
 
-def _findings(ctx, results):
-    """Notes every C experiment gets: the best run, diverged and collapsed runs, and what
-    lr·Σ means for this dataset size."""
+# ---------------------------------------------------------------------------- verdicts
+def _metric(results, name, key="train_accuracy"):
+    """A finite metric of the run called ``name`` (None when absent, NaN or the run is missing)."""
+    for r in results:
+        if r["name"] == name:
+            v = r["metrics"].get(key)
+            return None if v is None or not np.isfinite(v) else float(v)
+    return None
+
+
+def _run(results, name):
+    return next((r for r in results if r["name"] == name), None)
+
+
+def data_note(ctx) -> str:
+    """How this experiment's data differs from the course's (full MNIST, 60,000 images)."""
+    n = len(ctx.load_data()[0])
+    ds = ctx.params.get("dataset")
+    scale = lr_scale(ctx)
+    steps = f", steps ×{scale:.4g} (reference-matched)" if scale != 1.0 else ""
+    if ds == "mnist" and n == REFERENCE_N:
+        return f"the course's data: full MNIST, {n:,} training images{steps}"
+    return f"fastnn: {ds}, {n:,} training images{steps}; the course: full MNIST, {REFERENCE_N:,}"
+
+
+def _beats(ctx, results, a, b, margin, a_label=None, b_label=None, course=""):
+    """Verdict "a beats b by … points" (train accuracy), true when the lead is ≥ margin."""
+    a_label, b_label = a_label or a, b_label or b
+    va, vb = _metric(results, a), _metric(results, b)
+    if va is None or vb is None:
+        ctx.verdict(f"{a_label} beats {b_label}", None, "a run has no finite accuracy (diverged?)")
+        return
+    d = 100 * (va - vb)
+    claim = f"{a_label} beats {b_label} by {d:.0f} points" if d >= 0.5 else f"{a_label} beats {b_label}"
+    need = f"; a verdict of yes needs ≥ {100 * margin:.0f}" if margin else ""
+    ctx.verdict(claim, va - vb >= margin and va > vb,
+                f"train accuracy {va:.1%} vs {vb:.1%} ({d:+.1f} points{need}){course}")
+
+
+def _reaches(ctx, results, name, reference, label, tolerance=0.03):
+    """Reference row and verdict "name reaches the course's reference (within tolerance)"."""
+    v = _metric(results, name)
+    ctx.reference(f"{label}: train accuracy", v, reference, data_note(ctx))
+    if v is None:
+        ctx.verdict(f"{label} reaches the course's {reference:.1%}", None, "the run has no finite accuracy")
+        return
+    ctx.verdict(f"{label} reaches the course's {reference:.1%} (within {100 * tolerance:.0f} points or above)",
+                v >= reference - tolerance, f"train accuracy {v:.1%} (test {_pct(_metric(results, name, 'test_accuracy'))})"
+                f" vs {reference:.1%}")
+
+
+def _collapses(ctx, results, name, label):
+    """Verdict "name collapses to one class or diverges"."""
+    r = _run(results, name)
+    if r is None:
+        return
+    share = r["metrics"].get("top_class_share")
+    diverged = r["history"].stopped == "diverged"
+    evidence = "diverged: " + r["history"].message if diverged else \
+        f"predicts its most common class for {_pct(share)} of the test images"
+    ctx.verdict(f"{label} collapses to one class (or diverges)", diverged or (share is not None and share >= 0.9),
+                evidence)
+
+
+def _headline(ctx, results):
     if not results:
         return
+    b = results[best_index(results)]
+    ctx.headline(f"best: {b['name']} — train {_pct(b['metrics']['train_accuracy'])}, "
+                 f"test {_pct(b['metrics']['test_accuracy'])}")
+
+
+def _findings(ctx, results):
+    """Notes every C experiment gets: the best run, diverged and collapsed runs, and what
+    lr·Σ means for this dataset size; the summary headline."""
+    if not results:
+        return
+    _headline(ctx, results)
     b = results[best_index(results)]
     ctx.note(f"Best run: {b['name']} — train {_pct(b['metrics']['train_accuracy'])}, "
              f"test {_pct(b['metrics']['test_accuracy'])} after {b['metrics']['steps']} iterations.")
@@ -158,13 +265,30 @@ def _findings(ctx, results):
                      f"setting that differs never came into play.")
         else:
             seen[key] = r["name"]
+    _scale_note(ctx)
+
+
+def _scale_note(ctx):
+    """What lr·Σ and the step-size factor mean for this dataset size."""
     n = len(ctx.load_data()[0])
-    if ctx.params.get("reduction", "sum") == "sum" and n != REFERENCE_N:
+    scale = lr_scale(ctx)
+    if ctx.params.get("reduction", "sum") != "sum" or (n == REFERENCE_N and scale == 1.0):
+        return
+    if scale == 1.0:
         ctx.note(f"lr·Σ: gradients are summed over the N = {n} training images (reduction='sum'), as in the "
-                 f"original notebooks, and the learning rates are the spec's, which were chosen for N = {REFERENCE_N}. "
-                 f"With fewer samples the summed gradient is smaller (≈ {n / REFERENCE_N:.1%} of it), so a step "
-                 f"moves the weights less and a run behaves like one with a proportionally smaller learning rate: "
-                 f"expect lower accuracies after the same number of iterations than the reference numbers (which are for full MNIST).")
+                 f"original notebooks, and the learning rates are the spec's raw rates (lr_scale=1), chosen for "
+                 f"N = {REFERENCE_N}. The summed gradient is ≈ {n / REFERENCE_N:.1%} of the course's, so each step "
+                 f"moves the weights that much less: expect lower accuracies than the reference numbers. The "
+                 f"default (lr_scale='auto') multiplies the rates by {REFERENCE_N}/N to match the course's steps.")
+    elif ctx.meta.get("lr_scale", {}).get("mode") == "auto":
+        ctx.note(f"lr·Σ with reference-matched step sizes: gradients are summed over the N = {n} training images "
+                 f"(reduction='sum') as in the original notebooks, whose rates were chosen for N = {REFERENCE_N}. "
+                 f"Every learning rate (the names show the spec's rates) is multiplied by {REFERENCE_N}/{n} = "
+                 f"{scale:.4g}, so each step moves the weights as far as the course's did. "
+                 f"--set lr_scale=1 gives the raw rates.")
+    else:
+        ctx.note(f"lr·Σ: gradients are summed over the N = {n} training images; every learning rate is multiplied "
+                 f"by lr_scale = {scale:.4g} as given (reference-matched would be {REFERENCE_N / n:.4g}).")
 
 
 def _new_figure(figsize):
@@ -269,6 +393,13 @@ def c1_learning_rate(ctx):
     ctx.save_figure(viz.accuracy_bars({name(lr): by_name[name(lr)]["metrics"]["test_accuracy"] for lr in lrs},
                                       title="C1: test accuracy", chance=0.1), "final_test_accuracy",
                     caption="test accuracy of every learning rate")
+    base = float(ctx.params.get("lr", 1e-5))
+    if base in lrs and min(lrs) < base:
+        ctx.verdict(f"too small a rate learns slowly: lr {min(lrs):g} trails lr {base:g}",
+                    None if _metric(results, name(min(lrs))) is None or _metric(results, name(base)) is None
+                    else _metric(results, name(min(lrs))) < _metric(results, name(base)),
+                    f"train accuracy {_pct(_metric(results, name(min(lrs))))} vs {_pct(_metric(results, name(base)))}")
+    _collapses(ctx, results, name(max(lrs)), f"too large a rate (lr {max(lrs):g})")
     _findings(ctx, results)
 
 
@@ -284,6 +415,12 @@ def c2_steepness(ctx):
     _curves_and_bars(ctx, results, "C2: sigmoid steepness k")
     ctx.save_figure(viz.activation_shapes("sigmoid", ks=(1, 5)), "sigmoid_shapes",
                     caption="σ(kx) and its derivative for k = 1 and k = 5")
+    ks = [float(k) for k in ctx.params["ks"]]
+    big, small = f"k={max(ks):g}", f"k={min(ks):g}"
+    v = _metric(results, big)
+    ctx.verdict(f"large k ({max(ks):g}) saturates and stays near chance (train accuracy < 20%)",
+                None if v is None else v < 0.2, f"train accuracy {_pct(v)}")
+    _collapses(ctx, results, small, f"small k ({min(ks):g})")
     _findings(ctx, results)
 
 
@@ -310,6 +447,12 @@ C3_INITS = {
 def c3_initialisation(ctx):
     results = sweep(ctx, [(name, _base_config(ctx, init=init)) for name, init in ctx.params["inits"].items()])
     _curves_and_bars(ctx, results, "C3: initialisation")
+    names = {v if isinstance(v, str) else tuple(v): k for k, v in ctx.params["inits"].items()}
+    base = names.get("uniform")
+    for init, label in (("he", "He"), ("lecun", "N(0,1)·√(1/fan_in)")):
+        if base and init in names:
+            _beats(ctx, results, names[init], base, 0.10, label, "U[−1, 1]",
+                   course="; the course: scaled normal and He beat uniform by a wide margin")
     _findings(ctx, results)
 
 
@@ -326,6 +469,12 @@ def c4_layer_statistics(ctx):
     _curves_and_bars(ctx, results, "C4: good vs bad initialisation")
     _dead_notes(ctx, results)
     ctx.note("A unit counts as dead when its activation, or its gradient, is ~0 (≤ 1e-6) for every training input.")
+    if len(results) == 2:
+        bad, good = results[0]["name"], results[1]["name"]
+        _beats(ctx, results, good, bad, 0.0)
+        dead = [r["metrics"].get("dead_units") for r in results]
+        ctx.verdict(f"{good} leaves no more dead units than {bad}",
+                    None if None in dead else dead[1] <= dead[0], f"dead hidden units {dead[1]} vs {dead[0]}")
     _findings(ctx, results)
 
 
@@ -348,6 +497,14 @@ def c5_tanh(ctx):
                     caption="tanh(kx) and its derivative for k = 1 and k = 5")
     ctx.note("The hidden layers use tanh(kx); the output stays a sigmoid so that the MSE targets (one-hot 0/1) "
              "are reachable and the outputs read as class scores.")
+    names = list(ctx.params["variants"])
+    if len(names) == 2:
+        course = {"uniform": 0.244, "lecun": 0.845}
+        for nm in names:
+            init = ctx.params["variants"][nm].get("init")
+            if init in course:
+                ctx.reference(f"{nm}: train accuracy", _metric(results, nm), course[init], data_note(ctx))
+        _beats(ctx, results, names[1], names[0], 0.30, course="; the course: 84.5% vs 24.4%, 60 points")
     _findings(ctx, results)
 
 
@@ -364,6 +521,13 @@ def c6_cross_entropy(ctx):
     _curves_and_bars(ctx, results, "C6: loss functions")
     ctx.note("For sigmoid + BCE and softmax + CE the output delta is L3 − T (the canonical pairs); for MSE it is "
              "2(L3 − T)·σ'(z), which vanishes where the output saturates.")
+    if _run(results, "sigmoid + BCE") is not None:
+        ctx.reference("sigmoid + BCE: train accuracy after 200 iterations", _metric(results, "sigmoid + BCE"), 0.899,
+                      data_note(ctx))
+        if _run(results, "sigmoid + MSE") is not None:
+            _beats(ctx, results, "sigmoid + BCE", "sigmoid + MSE", 0.0)
+            if _run(results, "softmax + CE") is not None:
+                _beats(ctx, results, "softmax + CE", "sigmoid + MSE", 0.0)
     _findings(ctx, results)
 
 
@@ -382,6 +546,15 @@ def c7_relu(ctx):
     _dead_notes(ctx, results)
     ctx.note("The hidden layers are ReLU-like; the first three keep the base setting's sigmoid output and MSE, "
              "'relu + softmax CE' uses a softmax output with cross-entropy.")
+    relus = [r for r in results if r["config"]["activation"] == "relu"]
+    if relus:
+        best = relus[best_index(relus, "train_accuracy")]
+        _reaches(ctx, results, best["name"], 0.953, f"ReLU ({best['name']})", tolerance=0.05)
+    dead = {r["config"]["activation"]: r["metrics"].get("dead_units") for r in results
+            if r["config"]["output"] == "sigmoid"}
+    if dead.get("relu") is not None and dead.get("leaky_relu") is not None:
+        ctx.verdict("leaky ReLU leaves no more dead units than ReLU", dead["leaky_relu"] <= dead["relu"],
+                    f"dead hidden units: leaky_relu {dead['leaky_relu']}, relu {dead['relu']}")
     _findings(ctx, results)
 
 
@@ -417,6 +590,8 @@ def c9_best(ctx):
     ]
     results = sweep(ctx, variants, extras="all")
     _curves_and_bars(ctx, results, "C9: the best recipes")
+    _reaches(ctx, results, variants[0][0], 0.9762, f"sigmoid + He + CE, {p['iterations']} iterations")
+    _reaches(ctx, results, variants[1][0], 0.953, f"ReLU + CE, {relu_its} iterations", tolerance=0.05)
     _findings(ctx, results)
 
 
@@ -438,9 +613,20 @@ def c10_cosine(ctx):
     results = sweep(ctx, variants)
     _curves_and_bars(ctx, results, "C10: learning-rate schedules", metrics=("loss", "accuracy", "lr"))
     for r in results:
-        ctx.note(f"{r['name']}: Σ lr_t over the run = {float(np.sum(r['history'].lr)):.4g}, final train accuracy "
+        ctx.note(f"{r['name']}: Σ lr_t over the run (rates as applied) = {float(np.sum(r['history'].lr)):.4g}, final train accuracy "
                  f"{_pct(r['metrics']['train_accuracy'])}.")
-    ctx.note("While the steps are small, full-batch gradient descent follows the gradient flow and where it ends "
-             "depends mostly on Σ lr_t, not on how the rate is spread over the iterations: compare the cosine runs "
-             "with the constant run at their mean rate.")
+    mean_run, cos1 = variants[-1][0], variants[1][0] if len(variants) > 2 else None
+    if cos1 is not None:
+        a, b = _metric(results, cos1), _metric(results, mean_run)
+        same = None if a is None or b is None else abs(a - b) <= 0.02
+        ctx.verdict("the cosine schedule ends where a constant rate at its mean does (within 2 points)", same,
+                    f"train accuracy {_pct(a)} ({cos1}) vs {_pct(b)} ({mean_run})")
+        if same:
+            ctx.note("While the steps are small, full-batch gradient descent follows the gradient flow and where it "
+                     "ends depends mostly on Σ lr_t, not on how the rate is spread over the iterations: the cosine "
+                     "runs end where the constant run at their mean rate does.")
+        elif same is False:
+            ctx.note("Here the steps are large enough that the path matters, not only Σ lr_t: the cosine runs spend "
+                     "their first iterations near lr_max, and end elsewhere than the constant run at their mean rate "
+                     "(compare the loss curves: a run that starts too fast can settle on a plateau).")
     _findings(ctx, results)

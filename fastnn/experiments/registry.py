@@ -23,6 +23,13 @@ The function receives a ``Context`` (implemented in ``fastnn.experiments.runner`
                                experiment's metrics table
     ctx.note(text)             a line of text/findings shown in the report section
     ctx.log(text)              progress message (stderr / logging)
+    ctx.headline(text)         the one-line result shown in the report's summary table
+    ctx.reference(what, ours, reference, data_note)
+                               a number of the course shown beside fastnn's (fractions as %)
+    ctx.verdict(claim, holds, evidence)
+                               the finding as a one-line verdict computed from the runs
+                               (holds: True/False, None when undecided)
+    ctx.data_note()            "fastnn: <dataset>, <n> training images; the course: full MNIST, 60,000"
 
 Experiments group by their ``group`` letter ("A", "B", "C", "D", "E").
 """

@@ -15,8 +15,18 @@ A section (one per experiment) is a dict:
     notes           list of str
     figures         list of {"path", "caption", "run"} (paths relative to the report folder;
                     run is None for experiment-level figures)
-    runs            list of {"name", "json", "metrics", "stopped", "message", "wall_time", "figures"}
+    runs            list of {"name", "json", "metrics", "stopped", "message", "wall_time", "figures",
+                    "diagnostics"} (diagnostics: fastnn.diagnose findings as dicts)
     log             list of str
+    meta            {"headline": str, "references": [{"what", "ours", "reference", "data"}],
+                    "verdicts": [{"claim", "holds" (true/false/null), "evidence"}],
+                    "lr_scale": {"factor", "n_train", "reference_n", "mode"}}  (all optional;
+                    filled through ctx.headline / ctx.reference / ctx.verdict)
+    rerun           present when a later rerun failed or was interrupted and this (previous,
+                    good) section was kept: {"status", "error", "started", "finished"}
+
+The page starts with a summary table (one line per experiment: headline, the course's
+reference beside fastnn's number, the verdicts), linked to the sections.
 """
 from __future__ import annotations
 
@@ -50,35 +60,19 @@ def write_atomic(path, text: str):
 
 
 def load_manifest(out_dir) -> dict:
-    """The manifest of ``out_dir`` (an empty one when there is none or it is unreadable)."""
-    path = Path(out_dir) / MANIFEST
-    empty = {"schema": MANIFEST_SCHEMA, "header": {}, "sections": {}}
-    if not path.exists():
-        return empty
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return empty
-    if not isinstance(data, dict) or not isinstance(data.get("sections"), dict):
-        return empty
-    data.setdefault("header", {})
-    data["schema"] = MANIFEST_SCHEMA
-    return data
+    """The manifest of ``out_dir`` (empty when there is none; rebuilt from the runs' metrics
+    JSON when report.json is damaged — see manifest.py)."""
+    from . import manifest
+
+    return manifest.load(out_dir)
 
 
 def update(out_dir, sections=(), header=None) -> Path:
     """Merge ``sections`` (replacing those with the same id) into the manifest, then
-    rewrite report.json and index.html. Returns the index path."""
-    out_dir = Path(out_dir)
-    manifest = load_manifest(out_dir)
-    for sec in sections:
-        manifest["sections"][sec["id"]] = sec
-    if header:
-        manifest["header"] = dict(header)
-    manifest["updated"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False, allow_nan=False,
-                                                default=str))
-    return write_atomic(out_dir / INDEX, render(manifest))
+    rewrite report.json and index.html, under the folder's lock. Returns the index path."""
+    from . import manifest
+
+    return manifest.update(out_dir, sections, header, render=render)
 
 
 def rebuild(out_dir) -> Path:
@@ -145,7 +139,12 @@ nav.toc ul{margin:.2em 0;padding-left:1.2em} nav.toc li{margin:.1em 0}
 section.exp{background:#fff;border:1px solid #d8dde6;border-radius:6px;padding:1em 1.5em;margin:1.5em 0}
 .question{font-style:italic;color:#334}
 .badge{display:inline-block;font-size:.78em;padding:.05em .5em;border-radius:9px;color:#fff;vertical-align:middle}
-.ok{background:#1a7f37} .failed{background:#c62828} .interrupted{background:#b26a00}
+.ok{background:#1a7f37} .failed{background:#c62828} .interrupted{background:#b26a00} .recovered{background:#5a5f9a}
+.yes{color:#1a7f37;font-weight:600} .no{color:#c62828;font-weight:600} .undecided{color:#8a6d00;font-weight:600}
+ul.verdicts{list-style:none;padding-left:.2em} ul.verdicts li{margin:.2em 0}
+.warnbox{background:#fff6e5;border:1px solid #e8c27a;border-radius:4px;padding:.4em .8em;margin:.6em 0}
+table.summary td{font-size:.92em} ul.diag{margin:.2em 0 .6em;padding-left:1.2em;font-size:.9em}
+ul.diag li.kind{margin:.15em 0} .diagkind{font-family:monospace;color:#7a2e00}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
 th,td{border:1px solid #d8dde6;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#eef1f5} td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -228,6 +227,97 @@ def _render_runs(sec) -> str:
     return f"<h4>Final metrics</h4>{caption}<table class=\"runs\">{head}{''.join(body)}</table>"
 
 
+def _split_cells(line, starts):
+    cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
+    return cells
+
+
+def text_table(text):
+    """(header, rows) of a fixed-width text table whose second line is a dashes rule
+    ("-  ----  ---"), as the scalar engine prints its node tables; None for other text."""
+    lines = str(text).splitlines()
+    if len(lines) < 3 or not re.fullmatch(r"\s*-+(\s+-+)+\s*", lines[1]):
+        return None
+    starts = [m.start() for m in re.finditer(r"-+", lines[1])]
+    header = _split_cells(lines[0], starts)
+    rows = [_split_cells(line, starts) for line in lines[2:] if line.strip()]
+    return header, rows
+
+
+def render_note(note) -> str:
+    """A note as HTML: tables printed as text become tables, other multi-line text keeps its lines."""
+    table = text_table(note)
+    if table is not None:
+        header, rows = table
+        head = "".join(f"<th>{esc(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+        return f'<table class="notetable"><tr>{head}</tr>{body}</table>'
+    if "\n" in str(note):
+        return f'<pre class="log">{esc(note)}</pre>'
+    return esc(note)
+
+
+def fmt_ref(v) -> str:
+    """A reference/ours value: fractions in [0, 1] as %, other numbers as %.4g, text as is."""
+    if v is None:
+        return "—"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if not math.isfinite(v):
+            return "—"
+        return f"{100 * v:.1f}%" if 0 <= v <= 1 else f"{v:.4g}"
+    return str(v)
+
+
+def verdict_word(holds) -> str:
+    return {True: "yes", False: "no"}.get(holds, "undecided")
+
+
+def render_verdict(v) -> str:
+    word = verdict_word(v.get("holds"))
+    ev = f' <span class="small">— {esc(v["evidence"])}</span>' if v.get("evidence") else ""
+    return f'{esc(v.get("claim"))}: <span class="{word}">{word}</span>{ev}'
+
+
+def _render_meta(meta) -> str:
+    parts = []
+    if meta.get("verdicts"):
+        parts.append("<h4>Verdicts</h4><ul class=\"verdicts\">"
+                     + "".join(f"<li>{render_verdict(v)}</li>" for v in meta["verdicts"]) + "</ul>")
+    if meta.get("references"):
+        rows = "".join(f"<tr><td>{esc(r.get('what'))}</td><td class=\"num\">{esc(fmt_ref(r.get('ours')))}</td>"
+                       f"<td class=\"num\">{esc(fmt_ref(r.get('reference')))}</td><td>{esc(r.get('data'))}</td></tr>"
+                       for r in meta["references"])
+        parts.append("<h4>fastnn beside the course</h4><table class=\"refs\"><tr><th>what</th><th>fastnn</th>"
+                     f"<th>course</th><th>data</th></tr>{rows}</table>")
+    return "".join(parts)
+
+
+def render_findings(findings) -> str:
+    """fastnn.diagnose findings (dicts) as a list; "" when there are none."""
+    if not findings:
+        return ""
+    items = []
+    for f in findings:
+        where = f", layer {f['layer']}" if f.get("layer") is not None else ""
+        items.append(f'<li class="kind"><span class="diagkind">{esc(f.get("kind"))}{esc(where)}</span>: '
+                     f'{esc(f.get("message"))} <i>→ {esc(f.get("suggestion"))}</i></li>')
+    return f'<ul class="diag">{"".join(items)}</ul>'
+
+
+def _render_diagnostics(sec) -> str:
+    runs = [r for r in sec.get("runs") or [] if "diagnostics" in r]
+    if not runs:
+        return ""
+    blocks = []
+    for r in runs:
+        found = r.get("diagnostics") or []
+        body = render_findings(found) or '<p class="small">no problem found</p>'
+        blocks.append(f"<h5>{esc(r.get('name'))}</h5>{body}")
+    n = sum(len(r.get("diagnostics") or []) for r in runs)
+    return (f"<details open><summary>Diagnostics of every run ({n} finding{'s' if n != 1 else ''}, "
+            f"fastnn.diagnose)</summary>{''.join(blocks)}</details>")
+
+
 def _render_figures(figs, title) -> str:
     if not figs:
         return ""
@@ -242,6 +332,18 @@ def _render_figures(figs, title) -> str:
     return f'<h4>{esc(title)}</h4><div class="figs">{"".join(items)}</div>'
 
 
+def _render_run_dashboards(sec, run_figs) -> str:
+    """Each run's dashboards with that run's diagnostics underneath."""
+    findings = {r.get("name"): r.get("diagnostics") for r in sec.get("runs") or []}
+    order, groups = [], {}
+    for f in run_figs:
+        if f["run"] not in groups:
+            order.append(f["run"])
+        groups.setdefault(f["run"], []).append(f)
+    return "".join(_render_figures(groups[name], f"{name}") + render_findings(findings.get(name))
+                   for name in order)
+
+
 def render_section(sec) -> str:
     sid = sec.get("id", "?")
     status = sec.get("status", "ok")
@@ -254,23 +356,81 @@ def render_section(sec) -> str:
                         ("run", sec.get("started")), ("run time", fmt_seconds(sec.get("run_time"))),
                         ("machine", h.get("machine")), ("fastnn", h.get("fastnn_version")),
                         ("backend", (sec.get("params") or {}).get("backend"))]))
+    rerun = sec.get("rerun")
+    if rerun:
+        what = "failed" if rerun.get("status") == "failed" else "was interrupted"
+        parts.append(f'<div class="warnbox">A rerun started {esc(rerun.get("started"))} {what}; the results below '
+                     f'are those of the previous run ({esc(sec.get("started"))}), kept unchanged.'
+                     + (f"<pre>{esc(rerun.get('error'))}</pre>" if rerun.get("error") else "") + "</div>")
     if sec.get("error"):
         parts.append("<h4>Error</h4><pre>" + esc(sec["error"]) + "</pre>")
+    parts.append(_render_meta(sec.get("meta") or {}))
     if sec.get("notes"):
-        parts.append("<h4>Notes</h4><ul>" + "".join(f"<li>{esc(n)}</li>" for n in sec["notes"]) + "</ul>")
+        parts.append("<h4>Notes</h4><ul>" + "".join(f"<li>{render_note(n)}</li>" for n in sec["notes"]) + "</ul>")
     figs = sec.get("figures") or []
     main_figs = [f for f in figs if not f.get("run")] + [f for f in figs if f.get("run") and f.get("featured")]
     run_figs = [f for f in figs if f.get("run") and not f.get("featured")]
     parts.append(_render_figures(main_figs, "Figures"))
     parts.append(_render_runs(sec))
+    parts.append(_render_diagnostics(sec))
     if run_figs:
         parts.append(f"<details><summary>Dashboards of every run ({len(run_figs)} figures)</summary>"
-                     + _render_figures(run_figs, "Per-run dashboards") + "</details>")
+                     + _render_run_dashboards(sec, run_figs) + "</details>")
     parts.append(_render_params(sec.get("params")))
     if sec.get("log"):
         parts.append('<details><summary>Log</summary><pre class="log">' + esc("\n".join(sec["log"])) + "</pre></details>")
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
+
+
+def _default_headline(runs) -> str:
+    """For an experiment without ctx.headline: its best run by test accuracy, or the run count."""
+    best = _best_run(runs)
+    if best is None:
+        return f"{len(runs)} run(s)" if runs else ""
+    r = runs[best]
+    m = r.get("metrics") or {}
+    train = m.get("train_accuracy")
+    train_text = f"train {fmt_value('train_accuracy', train)}, " if isinstance(train, float) else ""
+    lead = "best: " if len(runs) > 1 else ""
+    return f"{lead}{r.get('name')} — {train_text}test {fmt_value('test_accuracy', m.get('test_accuracy'))}"
+
+
+def render_summary(sections) -> str:
+    """The table at the top: one line per experiment (headline, references, verdicts)."""
+    rows = []
+    for sec in sections:
+        meta = sec.get("meta") or {}
+        link = f'<a href="#{esc(anchor(sec.get("id")))}">{esc(sec.get("id"))}</a>'
+        status = sec.get("status", "ok")
+        badge = f' <span class="badge {esc(status)}">{esc(status)}</span>' if status != "ok" else ""
+        headline = meta.get("headline") or _default_headline(sec.get("runs") or [])
+        refs = "<br>".join(f"{esc(r.get('what'))}: <b>{esc(fmt_ref(r.get('ours')))}</b> vs course "
+                           f"{esc(fmt_ref(r.get('reference')))}" for r in meta.get("references") or [])
+        verdicts = "<br>".join(render_verdict(dict(v, evidence="")) for v in meta.get("verdicts") or [])
+        rows.append(f"<tr><td>{link}{badge}</td><td>{esc(sec.get('title'))}</td><td>{esc(headline)}</td>"
+                    f"<td>{refs or '—'}</td><td>{verdicts or '—'}</td></tr>")
+    if not rows:
+        return ""
+    return ('<h2>Summary</h2><table class="summary"><tr><th>experiment</th><th>title</th><th>headline result</th>'
+            '<th>fastnn vs the course</th><th>verdict</th></tr>' + "".join(rows) + "</table>")
+
+
+def _scale_line(sections) -> str:
+    """The step-size factor of the sections that scale their rates (section C)."""
+    seen = {}
+    for sec in sections:
+        info = (sec.get("meta") or {}).get("lr_scale")
+        if info:
+            seen.setdefault((info.get("factor"), info.get("n_train"), info.get("reference_n"), info.get("mode")),
+                            []).append(sec.get("id"))
+    parts = []
+    for (factor, n, ref, mode), ids in seen.items():
+        how = f"reference-matched: × {ref}/{n} = {factor:.4g}" if mode == "auto" else f"× {factor:.4g} as given"
+        if factor == 1.0:
+            how = "raw rates (lr_scale=1)" if mode != "auto" else "× 1 (the course's N)"
+        parts.append(f"{', '.join(ids)}: lr·Σ rates {how}")
+    return "; ".join(parts) + ("; --set lr_scale=1 gives the raw rates" if parts else "")
 
 
 def render(manifest) -> str:
@@ -298,7 +458,18 @@ def render(manifest) -> str:
     if group is not None:
         toc.append("</ul></li>")
     total = sum(float(s.get("run_time") or 0) for s in sections)
-    header = (f'<header class="page"><h1>fastnn experiments</h1>{_meta(_header_items(h))}'
+    items = _header_items(h)
+    items.insert(1, ("step sizes", _scale_line(sections)))
+    recovered = [s.get("id") for s in sections if s.get("status") == "recovered"]
+    banner = ""
+    if recovered:
+        rec = manifest.get("recovered") or {}
+        banner = (f'<div class="warnbox">report.json {esc(rec.get("problem", "was damaged"))} and was rebuilt from '
+                  f'the runs\' metrics JSON files' + (f' (the damaged file is kept as {esc(rec["kept_as"])})'
+                                                      if rec.get("kept_as") else "")
+                  + f'; sections {esc(", ".join(recovered))} lost their notes and verdicts: rerun them to restore '
+                    'them (finished runs are not trained again).</div>')
+    header = (f'<header class="page"><h1>fastnn experiments</h1>{_meta(items)}{banner}'
               f'<p class="small">{len(sections)} experiment(s), total run time {esc(fmt_seconds(total))}; '
               f'updated {esc(manifest.get("updated", ""))}. Data of every section: '
               f'<a href="{href(MANIFEST)}">{esc(MANIFEST)}</a>.</p></header>')
@@ -306,5 +477,6 @@ def render(manifest) -> str:
         "<p>No experiment has been run yet.</p>"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>fastnn experiments</title><style>{CSS}</style></head><body>{header}<main>{toc_html}"
+            f"<title>fastnn experiments</title><style>{CSS}</style></head><body>{header}<main>"
+            f"{render_summary(sections)}{toc_html}"
             + "\n".join(body) + "</main></body></html>\n")

@@ -8,10 +8,18 @@ experiment reported while the others go on, Ctrl-C keeping every finished run).
 
 Layout of the output folder ``out``::
 
-    index.html, report.json                  the report and its manifest (see report.py)
+    index.html, report.json                  the report and its manifest (see report.py, manifest.py)
     <ID>/*.png, *.gif                        experiment-level figures
     <ID>/runs/<run>.json                     one metrics JSON per run (metrics_schema.py)
     <ID>/runs/<run>.<figure>.png             per-run dashboards
+    .fastnn-runs/<key>.pkl                   every finished training run (section C), keyed by its
+                                             settings: a rerun (e.g. after Ctrl-C) does not train it
+                                             again unless force=True (``--force``); delete to free space
+    .report.lock                             taken while report.json is updated
+
+When the folder holds a good previous result, an experiment writes into a staging folder
+that replaces ``<ID>/`` only when it finished: a rerun that fails keeps the previous figures.
+Otherwise it writes into ``<ID>/`` directly (finished runs appear there as they finish).
 """
 from __future__ import annotations
 
@@ -41,6 +49,13 @@ log = logging.getLogger("fastnn.experiments")
 DEFAULT_DATASET = "mnist-5k"
 MNIST_DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "digits")
 DEFAULT_OUT = "results"
+RUN_CACHE = ".fastnn-runs"
+#: parameters every experiment takes besides its defaults (MNIST-format ones also take DATA_KEYS)
+GENERIC_KEYS = ("seed", "backend", "threads")
+DATA_KEYS = ("dataset", "n_train", "n_test")
+#: upper bounds of counts a user can set (a typo such as 10**15 is refused, not a MemoryError)
+MAX_COUNTS = {"iterations": 10 ** 6, "relu_iterations": 10 ** 6, "epochs": 10 ** 5, "n_train": 10 ** 8,
+              "n_test": 10 ** 8}
 #: what --quick sets (an explicit --iterations wins)
 QUICK = {"n_train": 500, "iterations": 10, "epochs": 1}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -178,7 +193,9 @@ class Context:
     ``save_figure(..., caption=, run=, featured=, dpi=)``, ``add_run(..., figures=, extra=,
     dataset=, wall_time=, curves=)``, ``attach_figures(name, paths)``, ``order_runs(names)``, ``runs`` (rows
     recorded so far),
-    ``cache_dir`` (a scratch folder for this invocation, or None).
+    ``cache_dir`` (the folder of finished runs, or None), ``refresh`` (--force token or None),
+    ``meta`` (dict stored in the section: "headline", "references", "verdicts", see report.py),
+    ``reference(...)`` and ``verdict(...)`` (fill ``meta``).
     """
 
     def __init__(self, exp, params, root, progress=True):
@@ -191,8 +208,10 @@ class Context:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "runs").mkdir(exist_ok=True)
         self.progress = progress
-        self.cache_dir = None  # a folder kept for one invocation: identical runs are trained once
+        self.cache_dir = None  # finished training runs by settings: identical runs are trained once
+        self.refresh = None  # with --force: an invocation token; cached runs of other invocations are retrained
         self.figures, self.runs, self.notes, self.log_lines = [], [], [], []
+        self.meta = {}  # section-level data for the report: references, verdicts, headline, lr_scale
         self._run_files = set()
 
     # -- options
@@ -317,10 +336,15 @@ class Context:
         return path
 
     def add_run(self, name, metrics, history=None, params=None, figures=(), extra=None, dataset=None,
-                wall_time=None, curves=None):
+                wall_time=None, curves=None, model=None):
         """Record one run: write ``<out_dir>/runs/<name>.json`` (validated against
         metrics_schema) and add a row to the experiment's metrics table. ``figures`` (paths)
-        are this run's figures, listed with it. Returns the JSON path."""
+        are this run's figures, listed with it. With a ``history`` the run is diagnosed
+        (fastnn.diagnose, using ``model`` when given): the findings go to extra["diagnostics"]
+        and under the run in the report. Returns the JSON path."""
+        findings = _diagnose_run(name, history, model, metrics, curves)
+        if findings is not None:
+            extra = dict(extra or {}, diagnostics=findings)
         base = slug(name)
         fname, i = base, 1
         while fname in self._run_files:
@@ -347,7 +371,8 @@ class Context:
         report.write_atomic(path, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False))
         self.runs.append({"name": str(name), "json": self.rel(path), "metrics": record["metrics"],
                           "stopped": record["stopped"], "message": record["message"],
-                          "wall_time": record["wall_time"], "engine": record["engine"], "figures": rel_figs})
+                          "wall_time": record["wall_time"], "engine": record["engine"], "figures": rel_figs,
+                          "diagnostics": findings or []})
         return path
 
     def order_runs(self, names):
@@ -370,11 +395,51 @@ class Context:
         """A line of findings shown in the report section."""
         self.notes.append(str(text))
 
+    def reference(self, what, ours, reference, data_note=""):
+        """A figure of the course shown beside fastnn's: ``what`` (e.g. "sigmoid + BCE, train
+        accuracy after 200 iterations"), ``ours`` and ``reference`` (numbers: fractions are
+        shown as %, or text), ``data_note`` the data-set difference (e.g. "mnist-5k, 4,000 images;
+        the course: full MNIST, 60,000")."""
+        self.meta.setdefault("references", []).append(
+            {"what": str(what), "ours": metrics_schema.jsonable(ours), "reference": metrics_schema.jsonable(reference),
+             "data": str(data_note)})
+
+    def verdict(self, claim, holds, evidence=""):
+        """The experiment's finding as a one-line verdict computed from the runs: ``claim``
+        ("He beats U[-1, 1] by ≥ 20 points"), ``holds`` (True/False, None when it cannot be
+        decided, e.g. a run diverged) and ``evidence`` (the numbers behind it)."""
+        self.meta.setdefault("verdicts", []).append(
+            {"claim": str(claim), "holds": None if holds is None else bool(holds), "evidence": str(evidence)})
+
+    def data_note(self, course="full MNIST, 60,000 training images") -> str:
+        """How this experiment's data differs from the course's, for ``reference(..., data_note=)``."""
+        info = self.data_info
+        return f"fastnn: {info['name']}, {info['n_train']:,} training images; the course: {course}"
+
+    def headline(self, text):
+        """The one-line result shown for this experiment in the report's summary table."""
+        self.meta["headline"] = str(text)
+
     def log(self, text):
         """A progress message (logged with the experiment id, kept in the section's log)."""
         line = f"{self.id}: {text}"
         self.log_lines.append(f"{_dt.datetime.now():%H:%M:%S} {text}")
         log.info(line)
+
+
+def _diagnose_run(name, history, model, metrics, curves):
+    """fastnn.diagnose of a run as JSON-ready dicts (None without a History)."""
+    if history is None or not hasattr(history, "loss"):
+        return None
+    from ..diagnostics import diagnose
+
+    try:
+        found = diagnose(history, model, updates=(curves or {}).get("update_magnitude") or None,
+                         top_class_share=(metrics or {}).get("top_class_share"))
+    except Exception as exc:  # noqa: BLE001 - a diagnosis must not cost the run its record
+        log.warning("%s: no diagnostics (%s: %s)", name, type(exc).__name__, exc)
+        return None
+    return [f.as_dict() for f in found]
 
 
 def save_figure_atomic(fig, path, dpi=100):
@@ -495,8 +560,50 @@ def experiment_params(exp, *, dataset=None, iterations=None, backend=None, seed=
     return params
 
 
+def accepted_keys(exp) -> list:
+    """The parameters ``--set`` may give ``exp``: its defaults and the generic ones."""
+    keys = set(exp.defaults) | set(GENERIC_KEYS)
+    if exp.data == "mnist":
+        keys |= set(DATA_KEYS)
+    return sorted(keys)
+
+
+def _check_count(key, value, where):
+    limit = MAX_COUNTS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or int(value) != value \
+            or value < 1:
+        raise ExperimentSetupError(f"{where}{key} must be a positive whole number, got {value!r}")
+    if value > limit:
+        raise ExperimentSetupError(f"{where}{key} = {value:,.0f} is more than fastnn runs ({limit:,}); "
+                                   f"{key} counts training steps/images, so such a value is almost certainly a typo")
+
+
+def check_overrides(experiments, overrides, iterations=None):
+    """Reject ``--set`` keys that none of ``experiments`` takes (typos), empty keys, values of the
+    wrong kind for a numeric default, and absurd counts (ExperimentSetupError naming the keys
+    the experiments take)."""
+    if iterations is not None:
+        _check_count("iterations", iterations, "--")
+    for key, value in (overrides or {}).items():
+        takers = [e for e in experiments if key in accepted_keys(e)]
+        if not takers:
+            keys = sorted(set().union(*(accepted_keys(e) for e in experiments)))
+            ids = ", ".join(e.id for e in experiments)
+            what = "an empty parameter name" if not str(key).strip() else f"unknown parameter {key!r}"
+            raise ExperimentSetupError(f"--set {key}=…: {what} for {ids}; "
+                                       f"{'it takes' if len(experiments) == 1 else 'they take'}: {', '.join(keys)}")
+        if key in MAX_COUNTS and value is not None:
+            _check_count(key, value, "--set ")
+        for e in takers:
+            default = e.defaults.get(key)
+            numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+            if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ExperimentSetupError(f"--set {key}={value!r}: {e.id} takes a number for {key} "
+                                           f"(default {default!r})")
+
+
 def _clear_outputs(out_dir: Path):
-    """Remove the files a previous run of this experiment wrote (the folder is the experiment's)."""
+    """Remove the files a previous (not good) run of this experiment wrote."""
     if not out_dir.exists():
         return
     for folder in (out_dir, out_dir / "runs"):
@@ -504,6 +611,22 @@ def _clear_outputs(out_dir: Path):
             for p in folder.iterdir():
                 if p.is_file() and p.suffix.lower() in (".png", ".gif", ".json", ".svg", ".txt", ".npz"):
                     p.unlink()
+
+
+GOOD = ("ok", "recovered")
+
+
+def _swap_in(staging: Path, dest: Path):
+    """Replace ``dest`` (an experiment's folder) by ``staging`` (its new outputs)."""
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".fastnn-old-{dest.name}-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)
+    if staging.exists():
+        os.replace(staging, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 class _InterruptFlag:
@@ -532,15 +655,19 @@ class _InterruptFlag:
 
 
 def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, backend=None, seed=None, jobs=1,
-                    quick=False, overrides=None, progress=True, command=None, threads=None) -> RunSummary:
+                    quick=False, overrides=None, progress=True, command=None, threads=None,
+                    force=False) -> RunSummary:
     """Run the experiments named by ``names`` ("C1", "C", "all", …) and update the report.
 
     Raises ValueError for unknown names and ExperimentSetupError for bad options; an
     experiment that raises is recorded (status "failed", traceback in its section) and the
-    others go on. Ctrl-C stops after recording what finished (exit code 130)."""
+    others go on; a failed or interrupted rerun keeps the previous good section and files.
+    Ctrl-C stops after recording what finished (exit code 130). Finished training runs are
+    kept in ``out/.fastnn-runs`` and not trained again by a later invocation unless ``force``."""
     from tqdm.auto import tqdm
 
     experiments = select(names)
+    check_overrides(experiments, overrides, iterations)
     check_dataset(dataset, experiments)
     check_backend(backend)
     if int(jobs) == -1:
@@ -552,7 +679,9 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
     out = prepare_out_dir(out)
     header = make_header(dataset or DEFAULT_DATASET, backend or "auto", jobs, command)
     engines = set()
-    cache_dir = out / f".fastnn-cache-{os.getpid()}"
+    cache_dir = out / RUN_CACHE
+    staging_root = out / f".fastnn-staging-{os.getpid()}"
+    refresh = f"{os.getpid()}-{time.time_ns()}" if force else None
     done_sections = []
     exit_code = EXIT_OK
     interrupted = False
@@ -566,9 +695,13 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                 bar.set_postfix_str(exp.id)
                 params = experiment_params(exp, dataset=dataset, iterations=iterations, backend=backend, seed=seed,
                                            jobs=jobs, quick=quick, overrides=overrides, threads=threads)
-                _clear_outputs(out / exp.id)
-                ctx = Context(exp, params, out, progress=progress)
+                previous = report.load_manifest(out)["sections"].get(exp.id)
+                protect = bool(previous) and previous.get("status") in GOOD and (out / exp.id).is_dir()
+                if not protect:
+                    _clear_outputs(out / exp.id)
+                ctx = Context(exp, params, staging_root if protect else out, progress=progress)
                 ctx.cache_dir = cache_dir
+                ctx.refresh = refresh
                 started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
                 status, error = "ok", ""
                 t0 = time.perf_counter()
@@ -595,9 +728,22 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                     "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                     "run_time": run_time, "params": metrics_schema.jsonable(params), "header": header,
                     "notes": ctx.notes, "figures": ctx.figures, "runs": ctx.runs, "log": ctx.log_lines,
+                    "meta": metrics_schema.jsonable(ctx.meta),
                 }
                 done_sections.append(section)
-                report.update(out, [section], header)
+                if status != "ok" and protect:
+                    # keep the previous good results; say that the rerun did not finish
+                    shutil.rmtree(ctx.out_dir, ignore_errors=True)
+                    kept = dict(previous)
+                    kept["rerun"] = {"status": status, "error": error, "started": started,
+                                     "finished": section["finished"], "runs_finished": len(ctx.runs)}
+                    report.update(out, [kept], header)
+                    log.warning("%s: the rerun %s; the previous results (%s) are kept", exp.id,
+                                "failed" if status == "failed" else "was interrupted", previous.get("started"))
+                else:
+                    if protect:
+                        _swap_in(ctx.out_dir, out / exp.id)
+                    report.update(out, [section], header)
                 log.info("%s %s in %.1f s (%d runs, %d figures)", exp.id,
                          {"ok": "done", "failed": "FAILED", "interrupted": "interrupted"}[status], run_time,
                          len(ctx.runs), len(ctx.figures))
@@ -607,7 +753,7 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
             interrupted = True
         finally:
             bar.close()
-            shutil.rmtree(cache_dir, ignore_errors=True)
+            shutil.rmtree(staging_root, ignore_errors=True)
     index = out / report.INDEX
     if not index.exists():
         report.update(out, [], header)

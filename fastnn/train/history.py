@@ -1,7 +1,7 @@
 """What training returns: curves per epoch/iteration and, when asked, per-layer statistics."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +22,7 @@ class LayerSnapshot:
     act_hist: list
     update_magnitude: list
     accuracy: float | None = None
+    saturated_units: list = field(default_factory=list)  # per layer: units saturated on ≥ 99% of the rows
 
     def __getitem__(self, key):  # the string keys of earlier versions keep working
         return getattr(self, key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import config
+from ..diagnostics import saturated_units
 from .history import LayerSnapshot
 
 
@@ -33,5 +34,6 @@ def record_dense_layers(history, engine, step, theta_before):
         snap.weight_unit_mean.append(W.mean(axis=1).astype(np.float32))
         snap.update_unit_mean.append(dW.mean(axis=1).astype(np.float32))
         snap.act_hist.append(np.histogram(A, bins=40))
+        snap.saturated_units.append(saturated_units(A, engine.net.activations[l]))
         snap.update_magnitude.append(mag)
     history.add_layer_record(step, stats, snap)
