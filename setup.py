@@ -1,4 +1,5 @@
-"""Build the Cython kernels in kernels/ into the extensions ``fastnn._cykernels`` and ``fastnn._cysparse``.
+"""Build the Cython kernels in kernels/ into the extensions ``fastnn._cykernels``, ``fastnn._cyconv`` and
+``fastnn._cysparse``.
 
 Compiler directives live here, in one place. Set FASTNN_CYTHON_DEBUG=1 when
 building to turn bounds and wraparound checks on (slow; for debugging only).
@@ -36,7 +37,6 @@ else:  # MSVC
     compile_args, link_args = ["/O2", "/openmp"], []
 
 
-
 def _extension(name, source, depends):
     """One Cython extension of kernels/, with the compile arguments above."""
     return Extension(
@@ -55,6 +55,7 @@ extensions = [
     _extension("fastnn._cykernels", "kernels/_cykernels.pyx",
                ["kernels/codes.h", "kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h",
                 "kernels/small_net.h", "kernels/small_net_impl.h"]),
+    _extension("fastnn._cyconv", "kernels/_cyconv.pyx", ["kernels/conv.h", "kernels/epilogue.h", "kernels/simd_math.h"]),
     # first layers that skip zero inputs (fastnn.backends.cython_sparse)
     _extension("fastnn._cysparse", "kernels/_cysparse.pyx",
                ["kernels/sparse.h", "kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h"]),

@@ -7,6 +7,8 @@ shapes, dtypes and contiguity were checked by the caller. Contract: ``numpy_back
 import numpy as np
 
 from .. import _cykernels as _ck
+from .cython_conv import (conv2d_backward, conv2d_forward, conv2d_out_shape, conv2d_workspace,  # noqa: F401
+                          dropout_apply, maxpool2d_backward, maxpool2d_forward)
 
 NAME = "cython"
 RELEASES_GIL = True  # every kernel runs without the GIL: callers may run them from several threads
@@ -31,7 +33,11 @@ def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
     _ck.adam_update(P, G, M, V, lr, b1, b2, eps, float(t), wd)
 
 
-activation_grad = _ck.activation_grad
+def activation_grad(D, A, act, k, alpha):
+    """D := D ⊙ f'(A) (any C-contiguous shape: seen as rows of the first axis)"""
+    _ck.activation_grad(D.reshape(D.shape[0], -1), A.reshape(A.shape[0], -1), act, k, alpha)
+
+
 delta_backward = _ck.delta_backward
 softmax = _ck.softmax
 softmax_cross_entropy = _ck.softmax_cross_entropy

@@ -16,6 +16,8 @@ from ._numba_elementwise import (FASTMATH, adam_step, bias_activate_row, mse_row
                                  product_derivative_row,
                                  sgd_step, sigmoid_bce_row, softmax_cross_entropy_row, softmax_row,
                                  times_derivative_row)
+from .numba_conv import (conv2d_backward, conv2d_forward, conv2d_out_shape, conv2d_workspace,  # noqa: F401
+                         dropout_apply, maxpool2d_backward, maxpool2d_forward)
 
 NAME = "numba"
 
@@ -161,9 +163,9 @@ def dense_forward(X, W, b, A, act, k, alpha, check=False):
 
 
 def activation_grad(D, A, act, k, alpha):
-    """D := D ⊙ f'(A)"""
+    """D := D ⊙ f'(A) (any C-contiguous shape: seen as rows of the first axis)"""
     _same(D, A)
-    _times_derivative(D, A, act, k, alpha)
+    _times_derivative(D.reshape(D.shape[0], -1), A.reshape(A.shape[0], -1), act, k, alpha)
 
 
 DELTA_MIN_BLOCK_ROWS = 2048  # in-place deltas: a buffer of about a quarter of the rows

@@ -30,6 +30,8 @@ Optimiser parameters P, G, M, V are 1-D views of the contiguous parameter arrays
 import numpy as np
 
 from .. import activations as act_mod
+from .numpy_conv import (conv2d_backward, conv2d_forward, conv2d_out_shape, conv2d_workspace,  # noqa: F401
+                         dropout_apply, maxpool2d_backward, maxpool2d_forward)
 
 NAME = "numpy"
 
