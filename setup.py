@@ -1,4 +1,5 @@
-"""Build the Cython kernels in kernels/ into the extensions ``fastnn._cykernels`` and ``fastnn._cyconv``.
+"""Build the Cython kernels in kernels/ into the extensions ``fastnn._cykernels``, ``fastnn._cyconv`` and
+``fastnn._cysparse``.
 
 Compiler directives live here, in one place. Set FASTNN_CYTHON_DEBUG=1 when
 building to turn bounds and wraparound checks on (slow; for debugging only).
@@ -35,27 +36,29 @@ elif sys.platform == "darwin":  # Apple clang has no OpenMP by default: kernels 
 else:  # MSVC
     compile_args, link_args = ["/O2", "/openmp"], []
 
+
+def _extension(name, source, depends):
+    """One Cython extension of kernels/, with the compile arguments above."""
+    return Extension(
+        name,
+        sources=[source],
+        include_dirs=[numpy.get_include(), "kernels"],
+        depends=depends,
+        libraries=libraries,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+
+
 extensions = [
-    Extension(
-        "fastnn._cykernels",
-        sources=["kernels/_cykernels.pyx"],
-        include_dirs=[numpy.get_include(), "kernels"],
-        depends=["kernels/codes.h", "kernels/epilogue.h", "kernels/simd_math.h", "kernels/small_net.h", "kernels/small_net_impl.h"],
-        libraries=libraries,
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=compile_args,
-        extra_link_args=link_args,
-    ),
-    Extension(
-        "fastnn._cyconv",
-        sources=["kernels/_cyconv.pyx"],
-        include_dirs=[numpy.get_include(), "kernels"],
-        depends=["kernels/conv.h", "kernels/epilogue.h", "kernels/simd_math.h"],
-        libraries=libraries,
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=compile_args,
-        extra_link_args=link_args,
-    ),
+    _extension("fastnn._cykernels", "kernels/_cykernels.pyx",
+               ["kernels/codes.h", "kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h",
+                "kernels/small_net.h", "kernels/small_net_impl.h"]),
+    _extension("fastnn._cyconv", "kernels/_cyconv.pyx", ["kernels/conv.h", "kernels/epilogue.h", "kernels/simd_math.h"]),
+    # first layers that skip zero inputs (fastnn.backends.cython_sparse)
+    _extension("fastnn._cysparse", "kernels/_cysparse.pyx",
+               ["kernels/sparse.h", "kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, include_path=["kernels"]))

@@ -5,13 +5,35 @@ Every function takes the arrays built by ``bench.workloads`` plus ``backend`` ("
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 import fastnn
+from fastnn import config
 
 from .workloads import Trained
 
 W1_STEPS = 3  # full-batch steps per W1 call: fit's one-off setup (input checks, buffers) is amortised
+
+# Pseudo-backends for the workloads on real images (W1r, W2r): "dense" is "auto" with the sparse
+# first layer switched off (fastnn's dense path); "sparse" runs the kernel engine, whose first layer
+# skips the zeros of X at the measured densities, also for mini-batches ("auto" runs those in the
+# C loop, which is dense). Values: (model backend, fit engine, sparse first layer allowed).
+VARIANTS = {"dense": ("auto", "auto", False), "sparse": ("auto", "kernels", True)}
+
+
+@contextlib.contextmanager
+def _variant(backend):
+    """(model backend, fit engine) of ``backend``, with the sparse first layer off for "dense"."""
+    model_backend, engine, sparse = VARIANTS.get(backend, (backend, "auto", True))
+    saved = config.SPARSE_MAX_DENSITY_BLOCK, config.SPARSE_MAX_DENSITY_BATCH
+    if not sparse:
+        config.SPARSE_MAX_DENSITY_BLOCK = config.SPARSE_MAX_DENSITY_BATCH = 0.0
+    try:
+        yield model_backend, engine
+    finally:
+        config.SPARSE_MAX_DENSITY_BLOCK, config.SPARSE_MAX_DENSITY_BATCH = saved
 
 
 def available():
@@ -43,16 +65,19 @@ def _trained(model, loss):
 
 def w1_steps(X, Y, weights, lr, backend="auto", steps=W1_STEPS):
     """W1 × steps: full-batch 784-256-128-10, sigmoid everywhere, MSE, no bias, lr·Σ."""
-    model = _model(weights, None, "sigmoid", "sigmoid", "mse", backend, X.dtype)
-    h = model.fit(X, Y, iterations=steps, lr=lr, reduction="sum", progress=False)
+    with _variant(backend) as (backend, engine):
+        model = _model(weights, None, "sigmoid", "sigmoid", "mse", backend, X.dtype)
+        h = model.fit(X, Y, iterations=steps, lr=lr, reduction="sum", progress=False, engine=engine)
     return _trained(model, h.loss[0])
 
 
 def _epoch(X, y, weights, biases, order, lr, batch_size, backend):
-    model = _model(weights, biases, "sigmoid", "softmax", "cross_entropy", backend, X.dtype)
     if not np.array_equal(order, np.arange(order.size)):  # unprepared data: apply the order here
         X, y = X[order], y[order]
-    h = model.fit(X, y, epochs=1, lr=lr, batch_size=batch_size, shuffle=False, progress=False)
+    with _variant(backend) as (backend, engine):
+        model = _model(weights, biases, "sigmoid", "softmax", "cross_entropy", backend, X.dtype)
+        h = model.fit(X, y, epochs=1, lr=lr, batch_size=batch_size, shuffle=False, progress=False,
+                      engine=engine)
     return _trained(model, h.loss[0])
 
 

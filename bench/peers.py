@@ -1,7 +1,13 @@
-"""The peer table: W1–W9 for NumPy, each fastnn backend, PyTorch and JAX, in one run.
+"""The peer table: W1–W9, W1r and W2r for NumPy, each fastnn backend, PyTorch and JAX, in one run.
 
     python bench/peers.py                 # full size, 5 repeats (several minutes)
     python bench/peers.py --scale 0.05 --repeats 2 --workloads w2 w3
+    python bench/peers.py --workloads w1r-mnist w1r-fashion w2r-mnist w2r-fashion --repeats 3
+
+W1r and W2r are W1 and W2 on real images (mnist-5k tiled to 60,000 rows, Fashion-MNIST's 60,000
+training images; their zero fraction is printed): fastnn runs them "auto", "dense" (the sparse first
+layer off) and "sparse" (the kernel engine, whose first layer skips zero pixels, also for W2r's
+mini-batches).
 
 Implementations are interleaved (every repeat runs each implementation once, in turn) so that
 the noise of a shared machine hits them alike, with a short pause before each timed call
@@ -25,18 +31,26 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") not in (_ROOT, os.path.join(_ROOT, "bench"))]
 sys.path.append(_ROOT)  # `bench` from here, `fastnn` from the installed package
 
-WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w8", "w9"]
+REAL_WORKLOADS = ["w1r-mnist", "w1r-fashion", "w2r-mnist", "w2r-fashion"]
+WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w8", "w9"] + REAL_WORKLOADS
 FUNCS = {"w1": "w1_step", "w2": "w2_epoch", "w3": "w3_train", "w4": "w4_epoch", "w5": "w5_forward",
          "w6": "w6_sweep"}
 UNITS = {"w1": "s/step", "w2": "s/epoch", "w3": "s", "w4": "s", "w5": "s", "w6": "s", "w8": "s/epoch", "w9": "s"}
 CNN_WORKLOADS = ("w8", "w9")  # the course's CNN: bench/cnn_workloads.py
 IMPLS = ["numpy", "fastnn-auto", "fastnn-numba", "fastnn-cython", "torch", "jax"]
+REAL_IMPLS = ["numpy", "fastnn-auto", "fastnn-dense", "fastnn-sparse", "torch", "jax"]
+
+
+def _kind(workload):
+    """The synthetic workload a real-image one repeats: "w1r-mnist" -> "w1"."""
+    return workload.split("r-", 1)[0] if workload in REAL_WORKLOADS else workload
 
 
 def _callable(impl, workload, data):
     """A zero-argument function running one instance of the workload with this implementation."""
     import numpy as np
 
+    workload = _kind(workload)
     from bench import fastnn_impl, numpy_impl
 
     if workload in CNN_WORKLOADS:
@@ -88,6 +102,7 @@ def _repeated(fn, calls):
 def _floor(workload, data):
     from bench import numpy_impl
 
+    workload = _kind(workload)
     if workload in CNN_WORKLOADS:
         from bench import cnn_workloads
 
@@ -148,7 +163,8 @@ def _w7(repeats=3):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", nargs="+", default=WORKLOADS + ["w7"])
-    ap.add_argument("--impls", nargs="+", default=IMPLS)
+    ap.add_argument("--impls", nargs="+", default=None,
+                    help=f"default: {' '.join(IMPLS)}; for W1r/W2r: {' '.join(REAL_IMPLS)}")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--settle", type=float, default=0.2,
@@ -164,12 +180,21 @@ def main(argv=None):
     from bench import workloads
 
     fastnn.set_num_threads(workloads.THREADS)
+    print(f"fastnn from {os.path.dirname(fastnn.__file__)}, {workloads.THREADS} threads", flush=True)
     results = {}
+    from fastnn.datasets import DatasetError
+
     for workload in [w for w in args.workloads if w != "w7"]:
-        data = workloads.make(workload, np.float32, scale=args.scale)
-        small = workloads.make(workload, np.float32, scale=0.01)
+        try:
+            data = workloads.make(workload, np.float32, scale=args.scale)
+            small = workloads.make(workload, np.float32, scale=0.01)
+        except DatasetError as exc:  # W1r/W2r without their images (offline)
+            print(f"[{workload}] skipped: {exc}", file=sys.stderr)
+            continue
         runs, per = {}, {}
-        for impl in args.impls:
+        impls = args.impls or (REAL_IMPLS if workload in REAL_WORKLOADS else IMPLS)
+        zeros = workloads.zero_fraction(data["X"]) if workload in REAL_WORKLOADS else None
+        for impl in impls:
             try:
                 _callable(impl, workload, small)[0]()  # warm up: JIT, caches, thread pools
                 fn, steps = _callable(impl, workload, data)
@@ -202,7 +227,7 @@ def main(argv=None):
         row = {impl: statistics.median(v) for impl, v in times.items()}
         mem = {} if args.no_memory else {impl: _memory_probe(workload, impl, args.scale) for impl in runs}
         results[workload] = {"median_s": row, "floor_s": statistics.median(times_floor) if times_floor else None,
-                             "peak_mb": mem, "unit": UNITS[workload]}
+                             "peak_mb": mem, "unit": UNITS[_kind(workload)], "zero_fraction": zeros}
         _print_row(workload, results[workload])
     if "w7" in args.workloads:
         t = _w7()
@@ -216,7 +241,8 @@ def main(argv=None):
 
 def _print_row(workload, r):
     base = r["median_s"].get("numpy")
-    print(f"\n{workload.upper()} ({r['unit']})" + (f"   GEMM floor {r['floor_s']:.4f}" if r["floor_s"] else ""))
+    zeros = f"   {100 * r['zero_fraction']:.1f} % zeros" if r.get("zero_fraction") is not None else ""
+    print(f"\n{workload.upper()} ({r['unit']})" + (f"   GEMM floor {r['floor_s']:.4f}" if r["floor_s"] else "") + zeros)
     for impl, t in r["median_s"].items():
         ratio = f"{base / t:6.2f}× vs numpy" if base else ""
         floor = f"  {t / r['floor_s']:.2f}× floor" if r["floor_s"] else ""

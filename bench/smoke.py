@@ -16,7 +16,7 @@ os.environ.setdefault("FASTNN_BENCH_SCALE", "0.01")
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") not in (_ROOT, os.path.join(_ROOT, "bench"))]
 sys.path.append(_ROOT)
-MODULES = ["bench.asv_workloads", "bench.asv_kernels"]
+MODULES = ["bench.asv_workloads", "bench.asv_kernels", "bench.asv_sparse"]
 
 
 def _benchmark_classes(module):

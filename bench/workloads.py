@@ -20,6 +20,7 @@ Conventions (shared by all implementations):
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import NamedTuple
 
@@ -68,6 +69,12 @@ W6_LR = 0.5
 W6_INIT = "lecun"
 
 
+# W1r / W2r: W1 and W2 on real images, which are mostly exact zeros (fastnn.datasets): "mnist" is
+# the 5,000 digits of mnist-5k tiled to N rows (81 % zeros), "fashion" the Fashion-MNIST training
+# images (50 % zeros).
+REAL_SETS = ("mnist", "fashion")
+
+
 class Trained(NamedTuple):
     """What a training function returns: a loss and the final parameters (NumPy)."""
 
@@ -84,6 +91,28 @@ def mnist_like(n, n_features=784, n_classes=10, dtype=np.float32, seed=SEED):
     X = rng.random((n, n_features), dtype=np.float64).astype(dtype)
     y = rng.integers(0, n_classes, size=n, dtype=np.int64)
     return X, y
+
+
+def real_images(which, n, dtype=np.float32):
+    """(X, y): n real 28×28 images in [0, 1] (float ``dtype``) and their labels, see REAL_SETS."""
+    from fastnn.datasets import load
+
+    if which == "mnist":
+        X, y = load("mnist-5k", "all", dtype=dtype)
+        reps = -(-n // len(X))
+        X, y = np.tile(X, (reps, 1)), np.tile(y, reps)
+    elif which == "fashion":
+        X, y = load("fashion-mnist", "train", dtype=dtype)
+        if n > len(X):
+            raise ValueError(f"Fashion-MNIST has {len(X)} training images, not {n}")
+    else:
+        raise ValueError(f"unknown image set {which!r}; choose one of {', '.join(REAL_SETS)}")
+    return np.ascontiguousarray(X[:n]), y[:n].astype(np.int64)
+
+
+def zero_fraction(X):
+    """Fraction of exact zeros in X."""
+    return 1.0 - np.count_nonzero(X) / X.size
 
 
 def moons(n=200, dtype=np.float32):
@@ -190,15 +219,35 @@ def make_w6(dtype=np.float32, steps=W6_STEPS, seed=SEED,
     return dict(X=X, y=y, Y=one_hot(y, 2, dtype), configs=configs, lr=W6_LR, steps=steps)
 
 
+def make_w1r(which="mnist", dtype=np.float32, n=W1_N, seed=SEED):
+    """W1r: W1 (784-256-128-10, MSE, no bias, lr·Σ) on n real images of ``which`` (REAL_SETS)."""
+    X, y = real_images(which, n, dtype)
+    weights, _ = init_weights(W1_LAYERS, W1_INIT, bias=False, dtype=dtype, seed=seed)
+    return dict(X=X, Y=one_hot(y, W1_LAYERS[-1], dtype), weights=weights, lr=W1_LR)
+
+
+def make_w2r(which="mnist", dtype=np.float32, n=W2_N, seed=SEED):
+    """W2r: W2 (784-300-10, batch 64, softmax-CE, one epoch) on n real images of ``which``."""
+    X, y = real_images(which, n, dtype)
+    weights, biases = init_weights(W2_LAYERS, W2_INIT, dtype=dtype, seed=seed)
+    return dict(X=X, y=y, Y=one_hot(y, W2_LAYERS[-1], dtype), weights=weights,
+                biases=biases, order=shuffle_order(n, seed), lr=W2_LR, batch_size=W2_BATCH)
+
+
 MAKERS = {"w1": make_w1, "w2": make_w2, "w3": make_w3, "w4": make_w4, "w5": make_w5,
           "w6": make_w6}
 _DEFAULT_SIZE = {"w1": ("n", W1_N), "w2": ("n", W2_N), "w3": ("steps", W3_STEPS),
                  "w4": ("n", W4_N), "w5": ("n", W5_N), "w6": ("steps", W6_STEPS),
                  "w8": ("n", 60_000), "w9": ("n", 10_000)}  # the CNN workloads: bench/cnn_workloads.py
+for _which in REAL_SETS:
+    MAKERS[f"w1r-{_which}"] = functools.partial(make_w1r, _which)
+    MAKERS[f"w2r-{_which}"] = functools.partial(make_w2r, _which)
+    _DEFAULT_SIZE[f"w1r-{_which}"] = ("n", W1_N)
+    _DEFAULT_SIZE[f"w2r-{_which}"] = ("n", W2_N)
 
 
 def make(name, dtype=np.float32, scale=1.0, seed=SEED):
-    """Build workload ``name`` ("w1".."w6") with its size (N or steps) multiplied by scale.
+    """Build workload ``name`` ("w1".."w6", "w1r-mnist", "w2r-fashion", ...) with its size (N or steps) multiplied by scale.
 
     ``make("w2", scale=0.01)`` is a smoke-sized W2 (600 samples).
     """

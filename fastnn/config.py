@@ -52,6 +52,26 @@ ROW_BLOCK = 2048
 # 10000×784→256→128→10: 1024-row blocks 20.5 ms, 512: 21.0, 2048: 23.5, unblocked 26)
 FORWARD_BLOCK = 1024
 
+# --- sparse first layer (fastnn.sparse) ----------------------------------------------------------
+# The kernel engine's first layer skips the zeros of X (forward X·W1 and weight gradient Xᵀ·D1 from
+# X in sparse rows, built once per fit) when X has at most this fraction of nonzeros. Measured with
+# bench/sparse_crossover.py: first-layer forward + weight gradient, sparse time / dense time,
+# Cython, float32, one thread, random sparsity (fastest of 25 samples; shared 2-core machine, load ≈ 3):
+#   density            0.05  0.10  0.20  0.30  0.40  0.50  0.60  0.70  0.80  1.00
+#   784→256, 2048 rows 0.18  0.26  0.37  0.38  0.62  0.77  1.18  1.03  1.12  1.25
+#   784→300, 2048 rows 0.16  0.24  0.37  0.38  0.57  0.66  0.85  0.82  1.13  0.83
+#   784→256, 64 rows   0.21  0.26  0.37  0.53  0.62  0.78  0.88  0.86  1.13  1.13
+#   784→300, 64 rows   0.19  0.26  0.33  0.44  0.45  0.65  0.76  1.01  1.16  1.35
+# (dense: 12.6 ms per 2048-row block of 784→256, 0.45 ms per 64-row batch.) Row blocks of
+# ROW_BLOCK rows (full-batch steps, inference): up to 50 % nonzeros; mini-batches (blocks of fewer
+# than SPARSE_SMALL_BLOCK rows): up to 60 %. MNIST has 19 % nonzeros, Fashion-MNIST 50 %.
+SPARSE_MAX_DENSITY_BLOCK = 0.5
+SPARSE_MAX_DENSITY_BATCH = 0.6
+SPARSE_SMALL_BLOCK = 512
+# Backends whose sparse kernels beat their dense ones (the Numba kernels lose already at 19 % nonzeros:
+# 1.3× the dense time at 19 % on 2048-row blocks; NumPy's go through scipy.sparse, single-threaded).
+SPARSE_BACKENDS = ("cython",)
+
 # --- the trainer ----------------------------------------------------------------------------------
 # A compiled chunk of steps returns to Python about this often (progress bar, Ctrl-C).
 CHUNK_SECONDS = 0.15

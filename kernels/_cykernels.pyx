@@ -440,6 +440,23 @@ cdef void _column_sums(const floating[:, ::1] D, floating[::1] out, double scale
         out[j] = <floating> (scale * s + (out[j] if accumulate else 0.0))
 
 
+def column_sums(const floating[:, ::1] D, floating[::1] out, double scale, bint accumulate=False):
+    """out := scale·Σ_rows D (+ out if accumulate)"""
+    cdef Py_ssize_t m = D.shape[1]
+    cdef double *partial
+    _require(out.shape[0] == m, "column_sums needs out of length D.shape[1]")
+    if D.shape[0] == 0:
+        if not accumulate:
+            out[:] = 0
+        return
+    partial = <double *> calloc(_column_blocks(D.shape[0]) * m, sizeof(double))
+    if partial == NULL:
+        raise MemoryError(f"column_sums: cannot allocate {_column_blocks(D.shape[0]) * m} partial sums")
+    with nogil:
+        _column_sums(D, out, scale, accumulate, partial)
+    free(partial)
+
+
 def weight_grad(const floating[:, ::1] X, const floating[:, ::1] D, floating[:, ::1] dW,
                 floating[::1] db, bint has_bias, double scale, bint accumulate=False):
     """dW := scale·XᵀD (+ dW if accumulate); db := scale·Σ_rows D (+ db if accumulate)"""

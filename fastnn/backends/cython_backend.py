@@ -45,3 +45,5 @@ sigmoid_bce = _ck.sigmoid_bce
 mse = _ck.mse
 sgd_update = _ck.sgd_update
 momentum_update = _ck.momentum_update
+
+from .cython_sparse import sparse_dense_forward, sparse_weight_grad  # noqa: E402,F401 (first layer on sparse rows)

@@ -229,3 +229,5 @@ def momentum_update(P, G, V, lr, mu, wd):
 def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
     _same(P, G, M, V)
     _adam(P, G, M, V, lr, b1, b2, eps, 1.0 - b1 ** t, 1.0 - b2 ** t, wd)
+
+from .numba_sparse import sparse_dense_forward, sparse_weight_grad  # noqa: E402,F401 (first layer on sparse rows)

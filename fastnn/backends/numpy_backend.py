@@ -119,3 +119,5 @@ def adam_update(P, G, M, V, lr, b1, b2, eps, t, wd):
     v_hat = V / (1 - b2 ** t)
     step = lr * m_hat / (np.sqrt(v_hat) + eps)
     P -= step.astype(P.dtype, copy=False)
+
+from .numpy_sparse import sparse_dense_forward, sparse_weight_grad  # noqa: E402,F401 (first layer on sparse rows)

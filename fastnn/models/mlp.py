@@ -12,6 +12,7 @@ from .. import activations as act_mod
 from .. import codes, config, initializers
 from ..backends import validate_name
 from ..engines import ENGINE_CLASSES, KernelEngine, choose_engine, forward_rows, kernel_backend
+from ..sparse import first_layer_rows
 from ..train.optim import SGD
 from ..validation import (all_finite, check_arrays, check_bool, check_choice, check_dtype, check_hyper,
                           check_layer_dims, check_seed, check_targets, check_X, nonfinite_error)
@@ -217,14 +218,16 @@ class DeepMLP(Model):
         block_parallel = not return_all and threads > 1 and n >= 2 * config.FORWARD_BLOCK
         if not block_parallel and not all_finite(X):
             raise nonfinite_error(X)
+        # mostly-zero inputs (images): the first layer skips the zeros (density judged on a sample)
+        sparse = first_layer_rows(be, X, config.FORWARD_BLOCK if block_parallel else n, estimate=True)
         if return_all:
             outs = [np.empty((n, m), dtype=self.dtype) for m in self.layer_dims[1:]]
-            self._forward_rows(X, outs, logits)
+            self._forward_rows(X, outs, logits, sparse=sparse)
             return outs
         out = np.empty((n, self.layer_dims[-1]), dtype=self.dtype)
         if not block_parallel:
             hidden = [np.empty((n, m), dtype=self.dtype) for m in self.layer_dims[1:-1]]
-            self._forward_rows(X, hidden + [out], logits)
+            self._forward_rows(X, hidden + [out], logits, sparse=sparse)
             return out
         # large inputs: blocks of rows, each pushed through every layer by one thread while it
         # is in cache (single-threaded GEMMs, see _threads.run_row_blocks); NaN/inf in X is
@@ -238,7 +241,8 @@ class DeepMLP(Model):
         def work(w, lo, hi):
             if finite[w]:
                 outs = [h[:hi - lo] for h in scratch[w]] + [out[lo:hi]]
-                finite[w] = self._forward_rows(X[lo:hi], outs, logits, check=True)
+                finite[w] = self._forward_rows(X[lo:hi], outs, logits, check=True,
+                                               sparse=None if sparse is None else sparse.block(lo, hi))
 
         _threads.run_row_blocks(work, n, block, threads)
         if not all(finite):
@@ -248,13 +252,13 @@ class DeepMLP(Model):
                              f"model's {np.dtype(self.dtype).name} weights; scale them (e.g. to [0, 1])")
         return out
 
-    def _forward_rows(self, X, outs, logits, check=False):
-        """outs[l] := activations of layer l for the rows of X (see engines.forward_rows); a
-        softmax output is normalised unless ``logits``. With check, returns whether the first
-        layer's X·W was all finite."""
+    def _forward_rows(self, X, outs, logits, check=False, sparse=None):
+        """outs[l] := activations of layer l for the rows of X (see engines.forward_rows; ``sparse``:
+        the same rows in sparse form, for the first layer); a softmax output is normalised unless
+        ``logits``. With check, returns whether the first layer's X·W was all finite."""
         be = self._kernels()
         out_act = codes.ACT_LINEAR if (logits and codes.output_is_linear(self.net.loss_code)) else int(self.net.acts[-1])
-        if not forward_rows(be, self.net, self.parameters, X, outs, out_act, check=check):
+        if not forward_rows(be, self.net, self.parameters, X, outs, out_act, check=check, sparse=sparse):
             return False
         if self.output == "softmax" and not logits:
             be.softmax(outs[-1])
