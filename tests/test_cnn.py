@@ -97,15 +97,8 @@ def test_gradient_matches_central_differences(act, padding):
     rng = np.random.default_rng(2)
     idx = np.concatenate([rng.choice(theta.size, 60, replace=False),
                           [s.offset for s in net.parameters.segments]])  # every segment sampled
-    h = 1e-6
     for i in idx:
-        old = theta[i]
-        theta[i] = old + h
-        lp = net.gradient(X, y)[0]
-        theta[i] = old - h
-        lm = net.gradient(X, y)[0]
-        theta[i] = old
-        assert grad[i] == pytest.approx((lp - lm) / (2 * h), rel=1e-5, abs=1e-7), (act, i)
+        assert grad[i] == pytest.approx(_central_difference(net, X, y, i), rel=1e-5, abs=1e-7), (act, i)
     assert loss == pytest.approx(net.evaluate(X, y)[0] * len(X))
 
 
@@ -115,15 +108,20 @@ def test_dense_only_gradient_with_standalone_activation():
     assert net.layers[3].kind == "activation"  # after a dropout: not fused
     X, y = _data(5, shape=(1, 2, 3))
     _, grad = net.gradient(X, y)
-    theta, h = net.params, 1e-6
-    for i in range(theta.size):
-        old = theta[i]
-        theta[i] = old + h
-        lp = net.gradient(X, y)[0]
-        theta[i] = old - h
-        lm = net.gradient(X, y)[0]
-        theta[i] = old
-        assert grad[i] == pytest.approx((lp - lm) / (2 * h), rel=1e-5, abs=1e-8)
+    for i in range(net.params.size):
+        assert grad[i] == pytest.approx(_central_difference(net, X, y, i), rel=1e-5, abs=1e-8)
+
+
+def _central_difference(net, X, y, i, h=1e-6):
+    """d(summed loss)/dθ_i by central differences (θ restored afterwards)."""
+    theta = net.params
+    old = theta[i]
+    theta[i] = old + h
+    up = net.gradient(X, y)[0]
+    theta[i] = old - h
+    down = net.gradient(X, y)[0]
+    theta[i] = old
+    return (up - down) / (2 * h)
 
 
 # ------------------------------------------------------------------ optimiser
