@@ -361,13 +361,15 @@ def test_one_hot_targets_train_like_labels_and_the_model_pickles():
         a.fit(X, y + 3, iterations=1, progress=False)
 
 
-def test_bench_w8_w9_smoke_and_peers_agree():
+def test_bench_w8_w9_smoke_and_peers_agree(monkeypatch):
     """bench/cnn_workloads at a tiny size: the fastnn callables and the GEMM floor run, and W9's
     probabilities equal PyTorch's / JAX's for the same parameters (when installed)."""
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    # the checkout goes at the *end* of sys.path and only for this test: at its front it would make
+    # processes spawned later (the dask workers of test_dask) import the uncompiled source tree
+    monkeypatch.setattr(sys, "path", sys.path + [str(Path(__file__).resolve().parent.parent)])
     from bench import cnn_workloads, workloads
 
     w8, w9 = workloads.make("w8", scale=0.002), workloads.make("w9", scale=0.005)
