@@ -124,7 +124,7 @@ def rebuild_from_runs(out_dir, problem="was missing", kept=None) -> dict:
     manifest = empty()
     for folder in sorted(p for p in out_dir.iterdir() if p.is_dir() and (p / "runs").is_dir()):
         rows, dataset, mtime = [], None, 0.0
-        for path in sorted((folder / "runs").glob("*.json")):
+        for path in sorted(p for p in (folder / "runs").glob("*.json") if not p.name.startswith(".")):  # not temp files
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):

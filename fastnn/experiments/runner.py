@@ -368,11 +368,12 @@ class Context:
             backend=self.params.get("backend", "auto"), figures=rel_figs, extra=extra, wall_time=wall_time,
             curves=curves)
         metrics_schema.check(record)
-        report.write_atomic(path, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False))
-        self.runs.append({"name": str(name), "json": self.rel(path), "metrics": record["metrics"],
-                          "stopped": record["stopped"], "message": record["message"],
-                          "wall_time": record["wall_time"], "engine": record["engine"], "figures": rel_figs,
-                          "diagnostics": findings or []})
+        with _ctrl_c_deferred():  # a run's JSON file and its row in the section exist together or not at all
+            report.write_atomic(path, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False))
+            self.runs.append({"name": str(name), "json": self.rel(path), "metrics": record["metrics"],
+                              "stopped": record["stopped"], "message": record["message"],
+                              "wall_time": record["wall_time"], "engine": record["engine"], "figures": rel_figs,
+                              "diagnostics": findings or []})
         return path
 
     def order_runs(self, names):
@@ -425,6 +426,22 @@ class Context:
         line = f"{self.id}: {text}"
         self.log_lines.append(f"{_dt.datetime.now():%H:%M:%S} {text}")
         log.info(line)
+
+
+class _ctrl_c_deferred:
+    """A block that Ctrl-C does not cut in two: SIGINT is held back (main thread, POSIX) and
+    delivered — as KeyboardInterrupt — right after the block."""
+
+    def __enter__(self):
+        self.old = None
+        if hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread():
+            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        return False
 
 
 def _diagnose_run(name, history, model, metrics, curves):
