@@ -429,18 +429,28 @@ class Context:
 
 
 class _ctrl_c_deferred:
-    """A block that Ctrl-C does not cut in two: SIGINT is held back (main thread, POSIX) and
-    delivered — as KeyboardInterrupt — right after the block."""
+    """A block that Ctrl-C does not cut in two: while it runs, SIGINT is only noted (Python runs
+    signal handlers in the main thread, whichever thread the signal hit); the previous handler
+    gets it — usually as KeyboardInterrupt — right after the block."""
 
     def __enter__(self):
-        self.old = None
-        if hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread():
-            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        self.old, self.hit = None, False
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, self._note)
         return self
 
+    def _note(self, signum, frame):
+        self.hit = True
+
     def __exit__(self, *exc):
-        if self.old is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        if self.old is None:
+            return False
+        signal.signal(signal.SIGINT, self.old)
+        if self.hit and exc[0] is None:
+            if callable(self.old):
+                self.old(signal.SIGINT, None)
+            elif self.old == signal.SIG_DFL:
+                raise KeyboardInterrupt
         return False
 
 
