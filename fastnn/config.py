@@ -68,6 +68,11 @@ FORWARD_BLOCK = 1024
 SPARSE_MAX_DENSITY_BLOCK = 0.5
 SPARSE_MAX_DENSITY_BATCH = 0.6
 SPARSE_SMALL_BLOCK = 512
+# The C whole loop (CLoopEngine) takes its first layer from X in sparse rows (kernels/small_net_impl.h:
+# sparse_dense_t / sparse_weight_grad_t) when X has at most this fraction of nonzeros (judged like
+# the kernel engine's, fastnn.sparse.rows_below; dense data keeps the dense loop unchanged).
+# MEASUREMENT PENDING (see the sparse2 branch notes).
+SPARSE_CLOOP_MAX_DENSITY = 0.3
 # Backends whose sparse kernels beat their dense ones (the Numba kernels lose already at 19 % nonzeros:
 # 1.3× the dense time at 19 % on 2048-row blocks; NumPy's go through scipy.sparse, single-threaded).
 SPARSE_BACKENDS = ("cython",)
