@@ -645,21 +645,25 @@ cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long 
     cdef int64_t[::1] bptr = bptr_, cptr = cptr_, cur = cur_
     cdef int32_t[::1] bidx = bidx_, cidx = cidx_
     cdef floating[::1] bval = bval_, cval = cval_, pk = pk_, R = R_
-    cdef long i, longest = 0, span = max(rows, n_cols)
+    cdef long i, longest = 0, span = max(rows, n_cols), shortest = 0
     cdef int64_t nnz
+    cdef int32_t lo = 0, hi = 0
     _require(indptr.shape[0] == n_rows + 1 and indptr[0] == 0, "SmallNet: sparse indptr must have n_rows + 1 offsets from 0")
     for i in range(n_rows):
-        _require(indptr[i + 1] >= indptr[i], "SmallNet: sparse indptr must not decrease")
+        shortest = min(shortest, indptr[i + 1] - indptr[i])
         longest = max(longest, indptr[i + 1] - indptr[i])
+    _require(shortest >= 0, "SmallNet: sparse indptr must not decrease")
     nnz = indptr[n_rows]
     _require(indices.shape[0] >= nnz and values.shape[0] >= nnz, "SmallNet: sparse indices/values shorter than indptr says")
     for i in range(nnz):
-        _require(0 <= indices[i] < n_cols, "SmallNet: sparse column index out of range")
+        lo, hi = min(lo, indices[i]), max(hi, indices[i])
+    _require(lo >= 0 and hi < n_cols, "SmallNet: sparse column index out of range")
     if full_batch:
         _require(tptr.shape[0] == n_cols + 1 and tptr[0] == 0 and tptr[n_cols] == nnz and tidx.shape[0] >= nnz
                  and tval.shape[0] >= nnz, "SmallNet: the transposed sparse rows do not match X")
         for i in range(nnz):
-            _require(0 <= tidx[i] < n_rows, "SmallNet: transposed sparse row index out of range")
+            lo, hi = min(lo, tidx[i]), max(hi, tidx[i])
+        _require(lo >= 0 and hi < n_rows, "SmallNet: transposed sparse row index out of range")
     else:
         _require(bptr.shape[0] > rows and cptr.shape[0] > n_cols and bidx.shape[0] >= rows * longest
                  and min(bval.shape[0], cidx.shape[0], cval.shape[0]) >= bidx.shape[0],
@@ -724,7 +728,7 @@ cdef class SmallNet:
         self.arrays = (network, parameters, data, buffers, sparse)
         fmt = memoryview(theta).format
         self.single = fmt == "f"
-        fan_out = network[0][0, COL_FAN_OUT]
+        cdef long fan_out = network[0][0, COL_FAN_OUT]
         if sparse is not None and len(sparse) != 15:
             raise ValueError("SmallNet: sparse must be the 15 arrays of fastnn.sparse.loop_buffers")
         if fmt == "f":

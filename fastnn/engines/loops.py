@@ -101,7 +101,7 @@ class CLoopEngine(LoopEngine):
             self.name += "+sparse"
         rows = self.X.shape[0] if self.full_batch else self.batch
         sparse_arrays = None if self.sparse is None else \
-            loop_buffers(self.sparse, rows, self.full_batch, int(self.layout[0, COL_FAN_OUT]), get_num_threads())
+            loop_buffers(self.sparse, rows, self.full_batch, int(self.layout[0, COL_FAN_OUT]), min(get_num_threads(), config.SPARSE_CLOOP_THREADS))
         # the C loop's description of this run (kernels/_cykernels.pyx: SmallNet), built once: the
         # engine's arrays are updated in place, never replaced
         self._net = get_backend("cython").kernels.SmallNet(
