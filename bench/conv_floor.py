@@ -65,13 +65,14 @@ def gemm_floor(n, dtype, rng):
     for li, L in enumerate(LAYERS):
         K, P, F = L["C"] * L["k"] ** 2, (L["H"] - L["k"] + 1) ** 2, L["F"]
         cols = rng.standard_normal((K, n * P)).astype(dtype)
-        Wm = rng.standard_normal((F, K)).astype(dtype)
+        Wm = (rng.standard_normal((F, K)) / np.sqrt(K)).astype(dtype)
         Z = np.empty((F, n * P), dtype)
         dW = np.empty((F, K), dtype)
+        dcols = np.empty_like(cols)  # its own output: no product feeds the next (no overflow, no denormals)
         calls[f"conv{li + 1} W·cols"] = lambda Wm=Wm, cols=cols, Z=Z: np.matmul(Wm, cols, out=Z)
         calls[f"conv{li + 1} D·colsᵀ"] = lambda Z=Z, cols=cols, dW=dW: np.matmul(Z, cols.T, out=dW)
         if li > 0:
-            calls[f"conv{li + 1} Wᵀ·D"] = lambda Wm=Wm, Z=Z, cols=cols: np.matmul(Wm.T, Z, out=cols)
+            calls[f"conv{li + 1} Wᵀ·D"] = lambda Wm=Wm, Z=Z, dcols=dcols: np.matmul(Wm.T, Z, out=dcols)
     return calls
 
 

@@ -34,3 +34,28 @@ def moons():
 
     X, y = make_moons(n_samples=1000, noise=0.1, random_state=0)
     return X.astype(np.float64), y
+
+
+@pytest.fixture
+def fake():
+    """Register throw-away experiments (group Z) for the duration of a test."""
+    from fastnn.experiments import registry
+
+    added = []
+
+    def register(exp_id, func, **defaults):
+        registry.experiment(exp_id, title=f"fake {exp_id}", question="does it work?", varies="nothing", data="none",
+                            **defaults)(func)
+        added.append(exp_id)
+
+    yield register
+    for exp_id in added:
+        registry.REGISTRY.pop(exp_id, None)
+
+
+def read_manifest(out):
+    """The report.json of an output folder."""
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(out) / "report.json").read_text(encoding="utf-8"))

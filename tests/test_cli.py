@@ -13,27 +13,15 @@ import pytest
 from fastnn.cli import main
 from fastnn.experiments import registry
 
+from conftest import read_manifest
+
 TINY = ["--n-train", "300", "--iterations", "3", "--set", "n_test=200", "--set", 'dashboards="none"',
         "--no-progress"]
 
 
-@pytest.fixture
-def fake():
-    """Register throw-away experiments (group Z) for the duration of a test."""
-    added = []
-
-    def register(exp_id, func, **defaults):
-        registry.experiment(exp_id, title=f"fake {exp_id}", question="does it work?", varies="nothing", data="none",
-                            **defaults)(func)
-        added.append(exp_id)
-
-    yield register
-    for exp_id in added:
-        registry.REGISTRY.pop(exp_id, None)
 
 
-def _manifest(out):
-    return json.loads((Path(out) / "report.json").read_text(encoding="utf-8"))
+_manifest = read_manifest
 
 
 def test_list_describes_every_experiment(capsys):

@@ -97,15 +97,8 @@ def test_gradient_matches_central_differences(act, padding):
     rng = np.random.default_rng(2)
     idx = np.concatenate([rng.choice(theta.size, 60, replace=False),
                           [s.offset for s in net.parameters.segments]])  # every segment sampled
-    h = 1e-6
     for i in idx:
-        old = theta[i]
-        theta[i] = old + h
-        lp = net.gradient(X, y)[0]
-        theta[i] = old - h
-        lm = net.gradient(X, y)[0]
-        theta[i] = old
-        assert grad[i] == pytest.approx((lp - lm) / (2 * h), rel=1e-5, abs=1e-7), (act, i)
+        assert grad[i] == pytest.approx(_central_difference(net, X, y, i), rel=1e-5, abs=1e-7), (act, i)
     assert loss == pytest.approx(net.evaluate(X, y)[0] * len(X))
 
 
@@ -115,15 +108,20 @@ def test_dense_only_gradient_with_standalone_activation():
     assert net.layers[3].kind == "activation"  # after a dropout: not fused
     X, y = _data(5, shape=(1, 2, 3))
     _, grad = net.gradient(X, y)
-    theta, h = net.params, 1e-6
-    for i in range(theta.size):
-        old = theta[i]
-        theta[i] = old + h
-        lp = net.gradient(X, y)[0]
-        theta[i] = old - h
-        lm = net.gradient(X, y)[0]
-        theta[i] = old
-        assert grad[i] == pytest.approx((lp - lm) / (2 * h), rel=1e-5, abs=1e-8)
+    for i in range(net.params.size):
+        assert grad[i] == pytest.approx(_central_difference(net, X, y, i), rel=1e-5, abs=1e-8)
+
+
+def _central_difference(net, X, y, i, h=1e-6):
+    """d(summed loss)/dθ_i by central differences (θ restored afterwards)."""
+    theta = net.params
+    old = theta[i]
+    theta[i] = old + h
+    up = net.gradient(X, y)[0]
+    theta[i] = old - h
+    down = net.gradient(X, y)[0]
+    theta[i] = old
+    return (up - down) / (2 * h)
 
 
 # ------------------------------------------------------------------ optimiser
@@ -363,13 +361,15 @@ def test_one_hot_targets_train_like_labels_and_the_model_pickles():
         a.fit(X, y + 3, iterations=1, progress=False)
 
 
-def test_bench_w8_w9_smoke_and_peers_agree():
+def test_bench_w8_w9_smoke_and_peers_agree(monkeypatch):
     """bench/cnn_workloads at a tiny size: the fastnn callables and the GEMM floor run, and W9's
     probabilities equal PyTorch's / JAX's for the same parameters (when installed)."""
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    # the checkout goes at the *end* of sys.path and only for this test: at its front it would make
+    # processes spawned later (the dask workers of test_dask) import the uncompiled source tree
+    monkeypatch.setattr(sys, "path", sys.path + [str(Path(__file__).resolve().parent.parent)])
     from bench import cnn_workloads, workloads
 
     w8, w9 = workloads.make("w8", scale=0.002), workloads.make("w9", scale=0.005)

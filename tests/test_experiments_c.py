@@ -12,6 +12,8 @@ from fastnn.experiments import metrics_schema
 
 from test_report import local_links_missing
 
+from conftest import read_manifest
+
 TINY = ["--n-train", "300", "--iterations", "5", "--set", "n_test=200", "--no-progress", "-q"]
 EXPECTED_RUNS = {"C1": 8, "C2": 5, "C3": 10, "C4": 2, "C5": 2, "C6": 3, "C7": 4, "C8": 1, "C9": 2, "C10": 4}
 EXPERIMENT_FIGURES = {
@@ -27,8 +29,7 @@ EXPERIMENT_FIGURES = {
 }
 
 
-def _manifest(out):
-    return json.loads((Path(out) / "report.json").read_text(encoding="utf-8"))
+_manifest = read_manifest
 
 
 def assert_real_image(path, min_size=(200, 150)):

@@ -12,26 +12,15 @@ from fastnn.cli import main
 from fastnn.experiments import manifest, registry, report
 from fastnn.experiments.c_lecture3 import REFERENCE_N, resolve_lr_scale
 
+from conftest import read_manifest
+
 TINY = ["--n-train", "300", "--iterations", "3", "--set", "n_test=200", "--set", 'dashboards="none"',
         "--no-progress", "-q"]
 
 
-@pytest.fixture
-def fake():
-    added = []
-
-    def register(exp_id, func, **defaults):
-        registry.experiment(exp_id, title=f"fake {exp_id}", question="?", varies="nothing", data="none",
-                            **defaults)(func)
-        added.append(exp_id)
-
-    yield register
-    for exp_id in added:
-        registry.REGISTRY.pop(exp_id, None)
 
 
-def _manifest(out):
-    return json.loads((Path(out) / "report.json").read_text(encoding="utf-8"))
+_manifest = read_manifest
 
 
 def _figure_run(ctx):

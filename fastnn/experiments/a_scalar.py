@@ -65,6 +65,8 @@ def a1_graph(ctx):
     metrics.update({f"df/d{k}": v for k, v in data["grads"].items()})
     ctx.add_run("f", metrics, params=dict(p))
     ctx.add_run("g", {"g": data["g"], "dg/dx": data["g_grad"]}, params=dict(data["g_point"]))
+    ctx.headline(f"f = {data['f']:g}; " + ", ".join(f"df/d{k} = {v:g}" for k, v in data["grads"].items()
+                                                      if k.startswith("w")))
     ctx.log(data["table_text"])
 
 
@@ -185,6 +187,10 @@ def a2_tiny_network(ctx):
              f"L = ln 2 and every dL/dw1, dL/db1 is exactly 0; the random points check non-zero gradients too. "
              f"Largest |scalar − vectorised engine (float64, reduction='sum')| over {len(points)} points: "
              f"{worst_engine:.2e}; largest |scalar − central difference (h = 1e-6)|: {worst_fd:.2e}.")
+    ctx.headline(f"scalar backprop = vectorised engine to {worst_engine:.0e}, = central differences to {worst_fd:.0e} "
+                 f"({len(points)} points)")
+    ctx.verdict("the scalar network's gradients equal the engine's (≤ 1e-12)", worst_engine <= 1e-12,
+                f"largest difference {worst_engine:.2e}")
 
 
 # ------------------------------------------------------------------------------ A3
@@ -216,3 +222,5 @@ def a3_per_sample_sgd(ctx):
              f"one randomly drawn sample per step, lr {data['lr']:g}: average loss {data['epoch_loss'][0]:.3f} in "
              f"epoch 1 → {data['epoch_loss'][-1]:.3f} in epoch {data['epochs']}, training accuracy "
              f"{data['train_accuracy']:.0%}.")
+    ctx.headline(f"loss {data['epoch_loss'][0]:.3f} → {data['epoch_loss'][-1]:.3f} in {data['epochs']} epochs, "
+                 f"train accuracy {data['train_accuracy']:.0%}")

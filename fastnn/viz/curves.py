@@ -209,8 +209,10 @@ def accuracy_bars(results, title=None, chance=None):
     if finite.size and finite.max() > 1.0:
         values = values / 100.0
     n = len(labels)
-    rotate = n > 6 or sum(len(s) for s in labels) > 60
-    fig = new_figure(figsize=(max(4.5, 0.75 * n + 2.0), 4.5))
+    width = max(4.5, 0.75 * n + 2.0)
+    # about 11 characters of tick label fit in an inch; the bars share ~80% of the width
+    rotate = n > 6 or max((len(str(s)) for s in labels), default=0) > 11 * 0.8 * width / max(n, 1)
+    fig = new_figure(figsize=(width, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     xs = np.arange(n)
     stub = 0.04
