@@ -661,6 +661,7 @@ cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long 
     if full_batch:
         _require(tptr.shape[0] == n_cols + 1 and tptr[0] == 0 and tptr[n_cols] == nnz and tidx.shape[0] >= nnz
                  and tval.shape[0] >= nnz, "SmallNet: the transposed sparse rows do not match X")
+        lo, hi = 0, 0
         for i in range(nnz):
             lo, hi = min(lo, tidx[i]), max(hi, tidx[i])
         _require(lo >= 0 and hi < n_rows, "SmallNet: transposed sparse row index out of range")
