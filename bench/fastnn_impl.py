@@ -19,7 +19,8 @@ W1_STEPS = 3  # full-batch steps per W1 call: fit's one-off setup (input checks,
 # Pseudo-backends for the workloads on real images (W1r, W2r): "dense" is "auto" with the sparse
 # first layer switched off (fastnn's dense path); "sparse" runs the kernel engine, whose first layer
 # skips the zeros of X at the measured densities, also for mini-batches ("auto" runs those in the
-# C loop, which is dense). Values: (model backend, fit engine, sparse first layer allowed).
+# C loop, whose first layer skips them below config.SPARSE_CLOOP_MAX_DENSITY). Values: (model
+# backend, fit engine, sparse first layer allowed).
 VARIANTS = {"dense": ("auto", "auto", False), "sparse": ("auto", "kernels", True)}
 
 
@@ -27,13 +28,13 @@ VARIANTS = {"dense": ("auto", "auto", False), "sparse": ("auto", "kernels", True
 def _variant(backend):
     """(model backend, fit engine) of ``backend``, with the sparse first layer off for "dense"."""
     model_backend, engine, sparse = VARIANTS.get(backend, (backend, "auto", True))
-    saved = config.SPARSE_MAX_DENSITY_BLOCK, config.SPARSE_MAX_DENSITY_BATCH
+    saved = config.SPARSE_MAX_DENSITY_BLOCK, config.SPARSE_MAX_DENSITY_BATCH, config.SPARSE_CLOOP_MAX_DENSITY
     if not sparse:
-        config.SPARSE_MAX_DENSITY_BLOCK = config.SPARSE_MAX_DENSITY_BATCH = 0.0
+        config.SPARSE_MAX_DENSITY_BLOCK = config.SPARSE_MAX_DENSITY_BATCH = config.SPARSE_CLOOP_MAX_DENSITY = 0.0
     try:
         yield model_backend, engine
     finally:
-        config.SPARSE_MAX_DENSITY_BLOCK, config.SPARSE_MAX_DENSITY_BATCH = saved
+        config.SPARSE_MAX_DENSITY_BLOCK, config.SPARSE_MAX_DENSITY_BATCH, config.SPARSE_CLOOP_MAX_DENSITY = saved
 
 
 def available():

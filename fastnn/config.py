@@ -68,6 +68,21 @@ FORWARD_BLOCK = 1024
 SPARSE_MAX_DENSITY_BLOCK = 0.5
 SPARSE_MAX_DENSITY_BATCH = 0.6
 SPARSE_SMALL_BLOCK = 512
+# The C whole loop (CLoopEngine) takes its first layer from X in sparse rows (kernels/small_net_impl.h:
+# sparse_dense_t / sparse_weight_grad_t) when X has at most this fraction of nonzeros (judged like
+# the kernel engine's, fastnn.sparse.rows_below; dense data keeps the dense loop unchanged).
+# Measured with bench/sparse_cloop_crossover.py: SGD steps of 784-300-10 (W2's shape), sparse-loop time /
+# dense-loop time, float32, random sparsity, 2 threads, shuffled rows (fastest of 3 × 100 steps; shared
+# 2-core machine, so ±0.2 noise between neighbouring cells):
+#   density     0.10  0.20  0.30  0.40  0.50  0.60
+#   batch 64    0.46  0.73  0.74  1.15  0.84  1.30   (dense 0.32-0.39 ms/step)
+#   batch 16    0.32  0.47  0.60  0.72  0.85  0.98   (dense 0.17 ms/step)
+# MNIST (19 % nonzeros) is well inside; Fashion-MNIST (50 %) is not taken.
+SPARSE_CLOOP_MAX_DENSITY = 0.3
+# Threads of the C loop's sparse products (row split with OpenMP). One: on W2r-MNIST (60,000 rows,
+# batch 64) a one-threaded epoch took 0.23 s and a two-threaded one 0.34 s (the OpenMP team and
+# OpenBLAS's spinning threads of the second layer contend for the two cores).
+SPARSE_CLOOP_THREADS = 1
 # Backends whose sparse kernels beat their dense ones (the Numba kernels lose already at 19 % nonzeros:
 # 1.3× the dense time at 19 % on 2048-row blocks; NumPy's go through scipy.sparse, single-threaded).
 SPARSE_BACKENDS = ("cython",)

@@ -151,12 +151,56 @@ def first_layer_rows(backend, X, block_rows: int, estimate: bool = False):
     ``block_rows`` rows of X (density at most config.SPARSE_MAX_DENSITY_BLOCK, or _BATCH for
     blocks under config.SPARSE_SMALL_BLOCK rows), else None. The density is first judged from a
     sample of rows (dense inputs cost no pass over X), then, unless ``estimate``, confirmed exactly."""
-    if getattr(backend, "NAME", None) not in config.SPARSE_BACKENDS or X.ndim != 2 or X.size == 0:
+    if getattr(backend, "NAME", None) not in config.SPARSE_BACKENDS:
         return None
     limit = config.SPARSE_MAX_DENSITY_BATCH if block_rows < config.SPARSE_SMALL_BLOCK else \
         config.SPARSE_MAX_DENSITY_BLOCK
+    return rows_below(X, limit, estimate)
+
+
+def rows_below(X, limit: float, estimate: bool = False):
+    """X in sparse rows if at most a fraction ``limit`` of its entries are nonzero, else None: judged
+    first from at most DENSITY_SAMPLE_ROWS evenly spaced rows (a dense X costs no pass over it), then,
+    unless ``estimate``, confirmed exactly."""
+    if X.ndim != 2 or X.size == 0:
+        return None
     sample = X[::max(1, X.shape[0] // DENSITY_SAMPLE_ROWS)]
     if np.count_nonzero(sample) > limit * sample.size:
         return None
     csr = to_csr(X)
     return csr if estimate or csr.density <= limit else None
+
+
+def loop_rows(X):
+    """X in sparse rows when the C loop's sparse first layer beats its dense one (at most
+    config.SPARSE_CLOOP_MAX_DENSITY nonzeros, see rows_below), else None."""
+    return rows_below(X, config.SPARSE_CLOOP_MAX_DENSITY)
+
+
+def loop_buffers(csr: CSR, rows: int, full_batch: bool, fan_out: int, threads: int = 1) -> tuple:
+    """The 15 arrays of the C loop's sparse first layer (kernels/_cykernels.pyx: SmallNet(sparse=)):
+    X's (indptr, indices, values); full batch: Xᵀ's sparse rows; mini-batches of ``rows`` rows: a
+    batch's rows (rows + 1 offsets, room for its entries) and columns (n_cols + 1 offsets, entries);
+    then, for each of ``threads`` threads, the products' cursors (max(rows, n_cols)) and packing
+    space (max(rows, n_cols)·256 bytes); and the rows × fan_out scratch. Unused arrays (and empty
+    ones) hold one element."""
+    dt, d = csr.values.dtype, csr.n_cols
+
+    def some(a, dtype):  # never empty: the C side takes the address of the first element
+        return a if a.size else np.zeros(1, dtype=dtype)
+
+    one_i64, one_i32, one_t = np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1, dt)
+    if full_batch:
+        xt = csr.transpose()
+        tparts = (xt.indptr, some(xt.indices, np.int32), some(xt.values, dt))
+        batch = (one_i64, one_i32, one_t, one_i64, one_i32, one_t)
+    else:
+        tparts = (one_i64, one_i32, one_t)
+        longest = int(np.diff(csr.indptr).max(initial=0))
+        cap = max(1, rows * longest)  # (an order may repeat rows)
+        batch = (np.zeros(rows + 1, np.int64), np.zeros(cap, np.int32), np.zeros(cap, dt),
+                 np.zeros(d + 1, np.int64), np.zeros(cap, np.int32), np.zeros(cap, dt))
+    span = max(rows, d)
+    return (csr.indptr, some(csr.indices, np.int32), some(csr.values, dt), *tparts, *batch,
+            np.zeros(span * threads, np.int64), np.zeros(span * 256 // dt.itemsize * threads, dt),
+            np.zeros(rows * fan_out, dt))

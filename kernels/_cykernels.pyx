@@ -10,7 +10,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, tanh, log, log1p, fabs, sqrt
 from libc.stdlib cimport calloc, free, malloc
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 cdef extern from "epilogue.h":
@@ -105,18 +105,56 @@ cdef extern from "small_net.h":
         fnn_dgemm_t gemm
         long blas_min_weights
         int fuse_sgd
+    ctypedef struct fastnn_sparse_t_f:
+        const int64_t *ptr
+        const int32_t *idx
+        const float *val
+        const int64_t *tptr
+        const int32_t *tidx
+        const float *tval
+        int64_t *bptr
+        int32_t *bidx
+        float *bval
+        int64_t *cptr
+        int32_t *cidx
+        float *cval
+        int64_t *cur
+        float *pk
+        long span
+        int threads
+        float *R
+    ctypedef struct fastnn_sparse_t_d:
+        const int64_t *ptr
+        const int32_t *idx
+        const double *val
+        const int64_t *tptr
+        const int32_t *tidx
+        const double *tval
+        int64_t *bptr
+        int32_t *bidx
+        double *bval
+        int64_t *cptr
+        int32_t *cidx
+        double *cval
+        int64_t *cur
+        double *pk
+        long span
+        int threads
+        double *R
     ctypedef struct fastnn_net_t_f:
         fnn_layers_t net
         fastnn_params_t_f params
         fastnn_data_t_f data
         fastnn_buffers_t_f buf
         fastnn_options_t_f opts
+        fastnn_sparse_t_f sparse
     ctypedef struct fastnn_net_t_d:
         fnn_layers_t net
         fastnn_params_t_d params
         fastnn_data_t_d data
         fastnn_buffers_t_d buf
         fastnn_options_t_d opts
+        fastnn_sparse_t_d sparse
     long fastnn_train_f(const fastnn_net_t_f *run, const double *lrs, long steps, double t0, double *losses,
                         int64_t *correct) nogil
     long fastnn_train_d(const fastnn_net_t_d *run, const double *lrs, long steps, double t0, double *losses,
@@ -587,12 +625,62 @@ cdef int _fill_run(net_p run, floating[::1] theta, tuple network, tuple paramete
         run.buf.XbT, run.buf.YbT, run.buf.lb = &XbT[0], &YbT[0], &lb[0]
         run.buf.work, run.buf.scratch = &work[0], &work[work.shape[0] - 2 * n]
         run.opts.mean_reduction, run.opts.blas_min_weights, run.opts.fuse_sgd = mean_reduction, blas_min_weights, fuse_sgd
+        run.sparse.ptr = NULL  # dense first layer unless _fill_sparse
         if floating is float:
             run.opts.gemm = <fnn_sgemm_t> sgemm if blas_min_weights >= 0 else NULL
         else:
             run.opts.gemm = <fnn_dgemm_t> dgemm if blas_min_weights >= 0 else NULL
     else:
         raise TypeError("SmallNet: the run and theta differ in element type")
+
+
+cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long n_rows, long rows, long n_cols,
+                      long fan_out, bint full_batch) except -1:
+    """Check X's sparse rows and the sparse first layer's buffers (``sparse``: see SmallNet) and point
+    run.sparse at them. rows: rows per step; fan_out: the first layer's units."""
+    indptr_, indices_, _, tptr_, tidx_, tval_, bptr_, bidx_, bval_, cptr_, cidx_, cval_, cur_, pk_, R_ = sparse
+    cdef const int64_t[::1] indptr = indptr_, tptr = tptr_
+    cdef const int32_t[::1] indices = indices_, tidx = tidx_
+    cdef const floating[::1] tval = tval_
+    cdef int64_t[::1] bptr = bptr_, cptr = cptr_, cur = cur_
+    cdef int32_t[::1] bidx = bidx_, cidx = cidx_
+    cdef floating[::1] bval = bval_, cval = cval_, pk = pk_, R = R_
+    cdef long i, longest = 0, span = max(rows, n_cols), shortest = 0
+    cdef int64_t nnz
+    cdef int32_t lo = 0, hi = 0
+    _require(indptr.shape[0] == n_rows + 1 and indptr[0] == 0, "SmallNet: sparse indptr must have n_rows + 1 offsets from 0")
+    for i in range(n_rows):
+        shortest = min(shortest, indptr[i + 1] - indptr[i])
+        longest = max(longest, indptr[i + 1] - indptr[i])
+    _require(shortest >= 0, "SmallNet: sparse indptr must not decrease")
+    nnz = indptr[n_rows]
+    _require(indices.shape[0] >= nnz and values.shape[0] >= nnz, "SmallNet: sparse indices/values shorter than indptr says")
+    for i in range(nnz):
+        lo, hi = min(lo, indices[i]), max(hi, indices[i])
+    _require(lo >= 0 and hi < n_cols, "SmallNet: sparse column index out of range")
+    if full_batch:
+        _require(tptr.shape[0] == n_cols + 1 and tptr[0] == 0 and tptr[n_cols] == nnz and tidx.shape[0] >= nnz
+                 and tval.shape[0] >= nnz, "SmallNet: the transposed sparse rows do not match X")
+        lo, hi = 0, 0
+        for i in range(nnz):
+            lo, hi = min(lo, tidx[i]), max(hi, tidx[i])
+        _require(lo >= 0 and hi < n_rows, "SmallNet: transposed sparse row index out of range")
+    else:
+        _require(bptr.shape[0] > rows and cptr.shape[0] > n_cols and bidx.shape[0] >= rows * longest
+                 and min(bval.shape[0], cidx.shape[0], cval.shape[0]) >= bidx.shape[0],
+                 "SmallNet: sparse batch buffers too small")
+    _require(cur.shape[0] >= span and pk.shape[0] * sizeof(floating) >= span * 256 and R.shape[0] >= rows * fan_out,
+             "SmallNet: sparse work buffers too small")
+    if (net_p is net_f_p and floating is float) or (net_p is net_d_p and floating is double):
+        run.sparse.ptr, run.sparse.idx, run.sparse.val = &indptr[0], &indices[0], &values[0]
+        run.sparse.tptr, run.sparse.tidx, run.sparse.tval = &tptr[0], &tidx[0], &tval[0]
+        run.sparse.bptr, run.sparse.bidx, run.sparse.bval = &bptr[0], &bidx[0], &bval[0]
+        run.sparse.cptr, run.sparse.cidx, run.sparse.cval = &cptr[0], &cidx[0], &cval[0]
+        run.sparse.cur, run.sparse.pk, run.sparse.R = &cur[0], &pk[0], &R[0]
+        run.sparse.span = span
+        run.sparse.threads = min(cur.shape[0] // span, pk.shape[0] * sizeof(floating) // (span * 256))
+    else:
+        raise TypeError("SmallNet: the sparse values and theta differ in element type")
 
 
 cdef class SmallNet:
@@ -612,7 +700,12 @@ cdef class SmallNet:
     A layer's products go to BLAS (sgemm/dgemm) when it has fan_in·fan_out ≥ ``blas_min_weights``
     weights (−1: never). With ``fuse_sgd`` (plain SGD without weight decay) those layers' weights take
     their SGD step inside the gradient's GEMM and their blocks of grad are left stale: ``gradient``
-    recomputes them for the last step."""
+    recomputes them for the last step.
+
+    ``sparse`` (or None: dense): the first layer from X in sparse rows, skipping its zeros (forward
+    X·W1 and weight gradient Xᵀ·D1 through kernels/sparse.h; fused like a BLAS layer) — the tuple
+    fastnn.sparse.loop_buffers builds: X's (indptr, indices, values), Xᵀ's (full batch), a batch's
+    rows and columns (mini-batches), then spmm cursors, packing space and the row-major scratch R."""
 
     cdef fastnn_net_t_f run_f
     cdef fastnn_net_t_d run_d
@@ -621,29 +714,46 @@ cdef class SmallNet:
     cdef readonly long batch  # rows per step
     cdef long n_rows
     cdef tuple arrays  # every array the C run points into, kept alive
+    cdef int sparse_room  # threads the sparse first layer's buffers have room for (0: dense)
+    cdef public int sparse_threads  # at most this many threads for the sparse first layer's products
 
     def __init__(self, tuple network, tuple parameters, tuple data, tuple buffers, bint mean_reduction,
-                 long blas_min_weights=-1, bint fuse_sgd=False):
+                 long blas_min_weights=-1, bint fuse_sgd=False, tuple sparse=None):
         cdef float[::1] theta_f
         cdef double[::1] theta_d
+        cdef const float[::1] values_f
+        cdef const double[::1] values_d
         theta = parameters[0]
         self.n_rows = data[0].shape[0]
         self.full_batch = data[5] >= self.n_rows
-        self.arrays = (network, parameters, data, buffers)
+        self.arrays = (network, parameters, data, buffers, sparse)
         fmt = memoryview(theta).format
         self.single = fmt == "f"
+        cdef long fan_out = network[0][0, COL_FAN_OUT]
+        if sparse is not None and len(sparse) != 15:
+            raise ValueError("SmallNet: sparse must be the 15 arrays of fastnn.sparse.loop_buffers")
         if fmt == "f":
             theta_f = theta
             _fill_run(&self.run_f, theta_f, network, parameters, data, buffers, self.full_batch, mean_reduction,
                       blas_min_weights, fuse_sgd)
             self.batch = self.run_f.data.batch
+            if sparse is not None:
+                values_f = sparse[2]
+                _fill_sparse(&self.run_f, values_f, sparse, self.n_rows, self.batch, self.run_f.data.n_cols, fan_out,
+                             self.full_batch)
         elif fmt == "d":
             theta_d = theta
             _fill_run(&self.run_d, theta_d, network, parameters, data, buffers, self.full_batch, mean_reduction,
                       blas_min_weights, fuse_sgd)
             self.batch = self.run_d.data.batch
+            if sparse is not None:
+                values_d = sparse[2]
+                _fill_sparse(&self.run_d, values_d, sparse, self.n_rows, self.batch, self.run_d.data.n_cols, fan_out,
+                             self.full_batch)
         else:
             raise ValueError(f"SmallNet: theta must be float32 or float64, got format {fmt!r}")
+        self.sparse_room = 0 if sparse is None else (self.run_f.sparse.threads if fmt == "f" else self.run_d.sparse.threads)
+        self.sparse_threads = self.sparse_room
 
     cdef long _set_order(self, const int64_t[::1] order, str who) except -1:
         """Point the run at this call's order (mini-batches only); returns its length."""
@@ -674,6 +784,8 @@ cdef class SmallNet:
                  "SmallNet.run: more steps than mini-batches in the order")
         if steps == 0:
             return 0
+        cdef int threads = max(1, min(_n_threads, self.sparse_threads, self.sparse_room))
+        self.run_f.sparse.threads = self.run_d.sparse.threads = threads
         with nogil:
             if self.single:
                 done = fastnn_train_f(&self.run_f, &lrs[0], steps, t0, &losses[0], &correct[0])
@@ -687,6 +799,8 @@ cdef class SmallNet:
         gathered rows in XbT)."""
         cdef long n_order = self._set_order(order, "SmallNet.gradient")
         _require(step >= 0 and (self.full_batch or step * self.batch < n_order), "SmallNet.gradient: no such step")
+        cdef int threads = max(1, min(_n_threads, self.sparse_threads, self.sparse_room))
+        self.run_f.sparse.threads = self.run_d.sparse.threads = threads
         with nogil:
             if self.single:
                 fastnn_fused_gradient_f(&self.run_f, step)

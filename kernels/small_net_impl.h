@@ -65,6 +65,21 @@ typedef struct {
     int fuse_sgd;           /* plain SGD without weight decay: W −= lr·Xin·Dᵀ inside the GEMM (see train) */
 } FNN_NAME(options_t);
 
+/* The first layer from X in sparse rows (kernels/sparse.h), skipping its zeros; ptr == NULL: dense.
+ * Row-major scratch R holds the layer's Z = X·W (then transposed into its feature-major A block)
+ * and, in the backward pass, its deltas Dᵀ for the weight gradient Xᵀ·D. */
+typedef struct {
+    const int64_t *ptr; const int32_t *idx; const T *val;    /* all of X (rows × n_cols) in sparse rows */
+    const int64_t *tptr; const int32_t *tidx; const T *tval; /* full batch: Xᵀ in sparse rows */
+    int64_t *bptr; int32_t *bidx; T *bval;  /* mini-batches: a batch's rows (batch + 1 offsets, entries) */
+    int64_t *cptr; int32_t *cidx; T *cval;  /* and its columns (n_cols + 1 offsets, entries) */
+    int64_t *cur;  /* per thread, span offsets: spmm cursors (thread 0's: also a batch's column counts) */
+    T *pk;         /* per thread, span·FASTNN_SPMM_CHUNK_BYTES bytes: spmm packing */
+    long span;     /* max(batch, n_cols) */
+    int threads;   /* threads of the sparse products (at most as many as cur and pk have room for) */
+    T *R;          /* batch × fan_out of the first layer, row-major */
+} FNN_NAME(sparse_t);
+
 /* Everything one training run of the C loop reads and writes (see FNN_NAME(train)) */
 typedef struct {
     fnn_layers_t net;           /* the layers, activations and loss */
@@ -72,6 +87,7 @@ typedef struct {
     FNN_NAME(data_t) data;      /* the training set and the order of its rows */
     FNN_NAME(buffers_t) buf;    /* work buffers */
     FNN_NAME(options_t) opts;   /* reduction, BLAS and fusion choices */
+    FNN_NAME(sparse_t) sparse;  /* the first layer's sparse input (sparse.ptr NULL: dense) */
 } FNN_NAME(net_t);
 
 /* Row-major C (m×n) := alpha·op(A)·op(B) + beta·C (ta, tb: 'n' or 't'). Column-major BLAS sees
@@ -233,11 +249,102 @@ static inline __attribute__((always_inline)) double FNN_NAME(loss_t)(T *A, const
     return loss;
 }
 
+/* D (c × r) := Sᵀ + b (S r × c, row-major; b: c values added to D's rows, or NULL), in 16 × 16 tiles */
+static inline void FNN_NAME(transpose)(const T *restrict S, long r, long c, T *restrict D, const T *b) {
+    for (long i0 = 0; i0 < r; i0 += 16) {
+        const long i1 = r - i0 < 16 ? r : i0 + 16;
+        for (long j0 = 0; j0 < c; j0 += 16) {
+            const long j1 = c - j0 < 16 ? c : j0 + 16;
+            for (long j = j0; j < j1; j++) {
+                const T bj = b ? b[j] : (T)0;
+                for (long i = i0; i < i1; i++) D[j * r + i] = S[i * c + j] + bj;
+            }
+        }
+    }
+}
+
+/* The step's inputs in sparse form: all of X (full batch, src == NULL: sp itself) or its rows
+ * src[0..rows) gathered into the batch buffers, with their columns; returned as a sparse_t whose
+ * ptr/idx/val (rows numbered from 0) and tptr/tidx/tval (Xbᵀ) describe the step */
+static inline FNN_NAME(sparse_t) FNN_NAME(sparse_rows)(const FNN_NAME(sparse_t) *sp, const int64_t *src, long rows,
+                                                       long n_cols) {
+    FNN_NAME(sparse_t) v = *sp;
+    if (!src) return v;
+    int64_t q = 0;
+    sp->bptr[0] = 0;
+    for (long r = 0; r < rows; r++) {
+        const int64_t p0 = sp->ptr[src[r]], len = sp->ptr[src[r] + 1] - p0;
+        memcpy(sp->bidx + q, sp->idx + p0, len * sizeof(int32_t));
+        memcpy(sp->bval + q, sp->val + p0, len * sizeof(T));
+        q += len;
+        sp->bptr[r + 1] = q;
+    }
+    FNN_CSC(sp->bptr, sp->bidx, sp->bval, rows, n_cols, sp->cptr, sp->cidx, sp->cval, sp->cur);
+    v.ptr = sp->bptr; v.idx = sp->bidx; v.val = sp->bval;
+    v.tptr = sp->cptr; v.tidx = sp->cidx; v.tval = sp->cval;
+    return v;
+}
+
+/* C := scale·S·B (+ C if accumulate) as FNN_SPMM (sparse.h) for S's n_outer rows in compressed rows
+ * (ptr, idx, val), its rows split over sp->threads threads with equal shares of the stored entries
+ * (each with its own cursors and packing space) when the product is large enough */
+static inline void FNN_NAME(spmm_par)(const FNN_NAME(sparse_t) *sp, const int64_t *ptr, const int32_t *idx, const T *val,
+                                      long n_outer, long n_inner, const T *B, long m, T *C, T scale, int accumulate) {
+    const int nt = sp->threads > 1 && (ptr[n_outer] - ptr[0]) * m >= FNN_SPARSE_PAR_MIN && n_outer > 1 ? sp->threads : 1;
+    if (nt == 1) {
+        FNN_SPMM(ptr, idx, val, n_outer, n_inner, B, m, C, scale, accumulate, sp->cur, sp->pk);
+        return;
+    }
+    const long pk_len = sp->span * (FASTNN_SPMM_CHUNK_BYTES / (long)sizeof(T));
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+#else
+        const int t = 0, nth = 1;
+#endif
+        const long lo = fnn_sparse_split(ptr, n_outer, t, nth);
+        const long hi = t + 1 == nth ? n_outer : fnn_sparse_split(ptr, n_outer, t + 1, nth);  /* with empty last rows */
+        if (hi > lo)
+            FNN_SPMM(ptr + lo, idx, val, hi - lo, n_inner, B, m, C + lo * m, scale, accumulate, sp->cur + t * sp->span,
+                     sp->pk + t * pk_len);
+    }
+}
+
+/* Z := f(Wᵀ·Xᵀ + b), feature-major Z (fo × n), from the step's rows X in sparse form (see
+ * sparse_rows): R := X·W skipping X's zeros (n × fo, row-major), then Z := Rᵀ + b */
+static inline void FNN_NAME(sparse_dense_t)(const FNN_NAME(sparse_t) *sp, const T *W, const T *b, T *Z, long fi, long fo,
+                                            long n, int act, T k, T alpha) {
+    FNN_NAME(spmm_par)(sp, sp->ptr, sp->idx, sp->val, n, fi, W, fo, sp->R, (T)1, 0);
+    FNN_NAME(transpose)(sp->R, n, fo, Z, b);
+    FNN_NAME(activate_rows)(Z, NULL, 1, fo * n, act, k, alpha);
+}
+
+/* dW (fi × fo) := Xᵀ·Dᵀ + wd·W over the stored x_ij of the step's rows X (n × fi; R := Dᵀ, then
+ * Xᵀ in sparse rows times R); with sgd_lr ≠ 0 (plain SGD, wd = 0) W −= sgd_lr·Xᵀ·Dᵀ in the same
+ * product instead of dW. db := Σ_samples D (if db). D feature-major fo × n. */
+static inline void FNN_NAME(sparse_weight_grad_t)(const FNN_NAME(sparse_t) *sp, const T *D, T *W, T *dW, T *db,
+                                                  long fi, long fo, long n, T wd, T sgd_lr) {
+    FNN_NAME(transpose)(D, fo, n, sp->R, NULL);
+    if (sgd_lr != 0) {
+        FNN_NAME(spmm_par)(sp, sp->tptr, sp->tidx, sp->tval, fi, n, sp->R, fo, W, -sgd_lr, 1);
+    } else {
+        FNN_NAME(spmm_par)(sp, sp->tptr, sp->tidx, sp->tval, fi, n, sp->R, fo, dW, (T)1, 0);
+        if (wd != 0)
+            for (long q = 0; q < fi * fo; q++) dW[q] += wd * W[q];
+    }
+    if (db)
+        for (long j = 0; j < fo; j++) db[j] = FNN_NAME(sum)(D + j * n, n);
+}
+
 /* Forward pass and output loss/delta over n samples; returns the summed loss. XT is the input
- * block, feature-major (fi × n) or sample-major (n × fi) when x_sample_major. */
+ * block, feature-major (fi × n) or sample-major (n × fi) when x_sample_major; or, when sp is not
+ * NULL, the step's rows in sparse form (see sparse_rows) and XT unused. */
 static inline __attribute__((always_inline)) double FNN_NAME(forward_loss)(const T *theta, const fnn_layers_t *net,
-                                      const T *XT, int x_sample_major, const T *YT, long n, T scale, T *work,
-                                      T *scratch, FNN_GEMM gemm, long blas_min_weights) {
+                                      const T *XT, int x_sample_major, const FNN_NAME(sparse_t) *sp, const T *YT,
+                                      long n, T scale, T *work, T *scratch, FNN_GEMM gemm, long blas_min_weights) {
     const int64_t *layout = net->layout;
     const long L = net->L;
     const int *acts = net->acts, kind = net->loss;
@@ -247,6 +354,11 @@ static inline __attribute__((always_inline)) double FNN_NAME(forward_loss)(const
         const T *Xin = l == 0 ? XT : work + layout[FNN_LAYOUT_COLS * (l - 1) + FNN_COL_A_OFF];
         int act = (FNN_OUTPUT_IS_LINEAR(kind) && l == L - 1) ? FNN_ACT_LINEAR : acts[l];
         FNN_GEMM g = ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT] >= blas_min_weights ? gemm : NULL;
+        if (l == 0 && sp) {
+            FNN_NAME(sparse_dense_t)(sp, theta + ly[FNN_COL_W_OFF], ly[FNN_COL_B_OFF] >= 0 ? theta + ly[FNN_COL_B_OFF] : NULL,
+                                     work + ly[FNN_COL_A_OFF], ly[FNN_COL_FAN_IN], ly[FNN_COL_FAN_OUT], n, act, (T)ks[l], (T)alphas[l]);
+            continue;
+        }
         FNN_NAME(dense_t)(g, theta + ly[FNN_COL_W_OFF], ly[FNN_COL_B_OFF] >= 0 ? theta + ly[FNN_COL_B_OFF] : NULL, Xin, l == 0 && x_sample_major,
                           work + ly[FNN_COL_A_OFF], ly[FNN_COL_FAN_IN], ly[FNN_COL_FAN_OUT], n, act, (T)ks[l], (T)alphas[l]);
     }
@@ -256,11 +368,11 @@ static inline __attribute__((always_inline)) double FNN_NAME(forward_loss)(const
 }
 
 /* Backward pass from the output delta: each layer's deltas below (with its old W), then its gradient
- * into grad — or, with sgd_lr ≠ 0, the SGD step of the weights of BLAS layers (see weight_grad_t;
- * their block of grad is left as it was). */
+ * into grad — or, with sgd_lr ≠ 0, the SGD step of the weights of BLAS layers and of a sparse first
+ * layer (see weight_grad_t; their block of grad is left as it was). sp: as in forward_loss. */
 static inline __attribute__((always_inline)) void FNN_NAME(backward)(T *theta, T *grad, const fnn_layers_t *net,
-                                      const T *XT, int x_sample_major, long n, T wd, T *work, FNN_GEMM gemm,
-                                      long blas_min_weights, T sgd_lr) {
+                                      const T *XT, int x_sample_major, const FNN_NAME(sparse_t) *sp, long n, T wd,
+                                      T *work, FNN_GEMM gemm, long blas_min_weights, T sgd_lr) {
     const int64_t *layout = net->layout;
     const int *acts = net->acts;
     const double *ks = net->ks, *alphas = net->alphas;
@@ -274,8 +386,12 @@ static inline __attribute__((always_inline)) void FNN_NAME(backward)(T *theta, T
             FNN_NAME(delta_t)(g, theta + ly[FNN_COL_W_OFF], work + ly[FNN_COL_D_OFF], work + lp[FNN_COL_A_OFF], work + lp[FNN_COL_D_OFF], fi, fo, n,
                               acts[l - 1], (T)ks[l - 1], (T)alphas[l - 1]);
         }
-        FNN_NAME(weight_grad_t)(g, Xin, l == 0 && x_sample_major, work + ly[FNN_COL_D_OFF], theta + ly[FNN_COL_W_OFF], grad + ly[FNN_COL_W_OFF],
-                                ly[FNN_COL_B_OFF] >= 0 ? grad + ly[FNN_COL_B_OFF] : NULL, fi, fo, n, wd, sgd_lr);
+        if (l == 0 && sp)
+            FNN_NAME(sparse_weight_grad_t)(sp, work + ly[FNN_COL_D_OFF], theta + ly[FNN_COL_W_OFF], grad + ly[FNN_COL_W_OFF],
+                                           ly[FNN_COL_B_OFF] >= 0 ? grad + ly[FNN_COL_B_OFF] : NULL, fi, fo, n, wd, sgd_lr);
+        else
+            FNN_NAME(weight_grad_t)(g, Xin, l == 0 && x_sample_major, work + ly[FNN_COL_D_OFF], theta + ly[FNN_COL_W_OFF], grad + ly[FNN_COL_W_OFF],
+                                    ly[FNN_COL_B_OFF] >= 0 ? grad + ly[FNN_COL_B_OFF] : NULL, fi, fo, n, wd, sgd_lr);
     }
 }
 
@@ -293,12 +409,12 @@ static inline __attribute__((always_inline)) void FNN_NAME(update)(T *theta, con
 }
 
 /* θ −= lr·grad for the parameters that a fused step left out: biases and the weights of hand-loop
- * layers (those of BLAS layers were updated in their gradient's GEMM) */
+ * layers (those of BLAS layers, and of a sparse first layer, were updated in their gradient's product) */
 static inline __attribute__((always_inline)) void FNN_NAME(sgd_rest)(T *theta, const T *grad, const int64_t *layout,
-                                                                   long L, double lr, long blas_min_weights) {
+                                                                   long L, double lr, long blas_min_weights, int sparse) {
     for (long l = 0; l < L; l++) {
         const int64_t *ly = layout + FNN_LAYOUT_COLS * l;
-        if (ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT] < blas_min_weights) FNN_NAME(sgd)(theta + ly[FNN_COL_W_OFF], grad + ly[FNN_COL_W_OFF], ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT], (T)lr, (T)0);
+        if (ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT] < blas_min_weights && !(l == 0 && sparse)) FNN_NAME(sgd)(theta + ly[FNN_COL_W_OFF], grad + ly[FNN_COL_W_OFF], ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT], (T)lr, (T)0);
         if (ly[FNN_COL_B_OFF] >= 0) FNN_NAME(sgd)(theta + ly[FNN_COL_B_OFF], grad + ly[FNN_COL_B_OFF], ly[FNN_COL_FAN_OUT], (T)lr, (T)0);
     }
 }
@@ -394,6 +510,8 @@ FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const doub
     long blas_min_weights = run->opts.blas_min_weights;
     int fuse_sgd = run->opts.fuse_sgd;
     const int64_t *lo = layout + FNN_LAYOUT_COLS * (L - 1);
+    const int sparse = run->sparse.ptr != NULL;
+    FNN_NAME(sparse_t) spv;  /* a step's sparse rows (sparse_rows) */
     if (!gemm) blas_min_weights = LONG_MAX;
     fuse_sgd = fuse_sgd && opt == FNN_OPT_SGD && wd == 0;
     for (long s = 0; s < steps; s++) {
@@ -404,7 +522,7 @@ FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const doub
         if (order) {
             const long start = s * batch;
             rows = n_order - start < batch ? n_order - start : batch;
-            xt = FNN_NAME(batch_input)(X, order, start, rows, n_cols, XbT, x_sample_major, 1);
+            if (!sparse) xt = FNN_NAME(batch_input)(X, order, start, rows, n_cols, XbT, x_sample_major, 1);
             for (long r = 0; r < rows; r++) {
                 const long src = order[start + r];
                 for (long c = 0; c < n_out; c++) YbT[c * rows + r] = Y[src * n_out + c];
@@ -412,25 +530,27 @@ FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const doub
             }
             yt = YbT; lab = lb;
         }
+        if (sparse) spv = FNN_NAME(sparse_rows)(&run->sparse, order ? order + s * batch : NULL, rows, n_cols);
         const T scale = mean_reduction ? (T)1 / (T)rows : (T)1;
-        const double loss = FNN_NAME(forward_loss)(theta, net, xt, x_sample_major, yt, rows, scale, work, scratch, gemm,
-                                                   blas_min_weights);
+        const double loss = FNN_NAME(forward_loss)(theta, net, xt, x_sample_major, sparse ? &spv : NULL, yt, rows, scale,
+                                                   work, scratch, gemm, blas_min_weights);
         losses[s] = loss;
         if (n_labels) correct[s] = FNN_NAME(count_correct)(work + lo[FNN_COL_A_OFF], lo[FNN_COL_FAN_OUT], rows, lab, scratch, scratch + rows);
         const int finite = isfinite(loss), fused = fuse_sgd && finite;
-        FNN_NAME(backward)(theta, grad, net, xt, x_sample_major, rows, wd, work, gemm, blas_min_weights,
-                           fused ? (T)lrs[s] : (T)0);
+        FNN_NAME(backward)(theta, grad, net, xt, x_sample_major, sparse ? &spv : NULL, rows, wd, work, gemm,
+                           blas_min_weights, fused ? (T)lrs[s] : (T)0);
         if (!finite) return s;
         if (fused)
-            FNN_NAME(sgd_rest)(theta, grad, layout, L, lrs[s], blas_min_weights);
+            FNN_NAME(sgd_rest)(theta, grad, layout, L, lrs[s], blas_min_weights, sparse);
         else
             FNN_NAME(update)(theta, grad, m1, m2, size, opt, lrs[s], mu, b1, b2, eps, t0 + s + 1);
     }
     return steps;
 }
 
-/* grad's weight blocks of the BLAS layers, Xin·Dᵀ, for step s of the last train call (which fused
- * their SGD step; that step's activations, deltas and gathered batch are still in work and XbT) */
+/* grad's weight blocks of the BLAS layers (and of a sparse first layer), Xin·Dᵀ, for step s of the
+ * last train call (which fused their SGD step; that step's activations, deltas and gathered batch
+ * are still in work and XbT; a sparse batch is gathered again) */
 FASTNN_CLONES static void FNN_NAME(fused_gradient)(const FNN_NAME(net_t) *run, long s) {
     const int64_t *layout = run->net.layout;
     const long L = run->net.L;
@@ -441,15 +561,22 @@ FASTNN_CLONES static void FNN_NAME(fused_gradient)(const FNN_NAME(net_t) *run, l
     T *XbT = run->buf.XbT, *work = run->buf.work;
     FNN_GEMM gemm = run->opts.gemm;
     const long blas_min_weights = run->opts.blas_min_weights;
-    if (!gemm) return;  /* no BLAS layers: nothing was fused */
+    const int sparse = run->sparse.ptr != NULL;
+    if (!gemm && !sparse) return;  /* no BLAS layers: nothing was fused */
     const T *xt = XT;
     long rows = batch;
     const int x_sample_major = order && layout[FNN_COL_FAN_IN] * layout[FNN_COL_FAN_OUT] >= blas_min_weights;
     if (order) {
         rows = n_order - s * batch < batch ? n_order - s * batch : batch;
-        xt = FNN_NAME(batch_input)(X, order, s * batch, rows, n_cols, XbT, x_sample_major, 0);
+        if (!sparse) xt = FNN_NAME(batch_input)(X, order, s * batch, rows, n_cols, XbT, x_sample_major, 0);
     }
-    for (long l = 0; l < L; l++) {
+    if (sparse) {
+        const FNN_NAME(sparse_t) spv = FNN_NAME(sparse_rows)(&run->sparse, order ? order + s * batch : NULL, rows, n_cols);
+        FNN_NAME(sparse_weight_grad_t)(&spv, work + layout[FNN_COL_D_OFF], theta + layout[FNN_COL_W_OFF], grad + layout[FNN_COL_W_OFF],
+                                       NULL, layout[FNN_COL_FAN_IN], layout[FNN_COL_FAN_OUT], rows, (T)0, (T)0);
+    }
+    if (!gemm) return;
+    for (long l = sparse ? 1 : 0; l < L; l++) {
         const int64_t *ly = layout + FNN_LAYOUT_COLS * l;
         if (ly[FNN_COL_FAN_IN] * ly[FNN_COL_FAN_OUT] >= blas_min_weights)
             FNN_NAME(weight_grad_t)(gemm, l == 0 ? xt : work + layout[FNN_LAYOUT_COLS * (l - 1) + FNN_COL_A_OFF], l == 0 && x_sample_major,

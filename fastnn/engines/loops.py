@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import config
+from .._threads import get_num_threads
+from ..codes import COL_FAN_OUT
+from ..sparse import loop_buffers, loop_rows
 from .base import Engine
 
 
@@ -74,7 +77,9 @@ class CLoopEngine(LoopEngine):
 
     With plain SGD and no weight decay the C loop updates the weights of BLAS layers inside their
     gradient's GEMM (no separate pass over θ and grad); ``grad`` then recomputes those blocks for
-    the last step when it is read."""
+    the last step when it is read. On sparse inputs (at most config.SPARSE_CLOOP_MAX_DENSITY
+    nonzeros) the first layer skips X's zeros, from X in sparse rows built once here (``sparse``:
+    the CSR, else None)."""
 
     name = "cython-loop"
 
@@ -91,6 +96,12 @@ class CLoopEngine(LoopEngine):
             self.XT = self.YT = np.zeros((1, 1), dtype=dtype)
         self._fuse_sgd = config.CLOOP_FUSE_SGD and opt.name == "sgd" and opt.weight_decay == 0.0
         self._stale = None  # (order, step) of a last step whose fused weight gradients are not in grad
+        self.sparse = loop_rows(self.X)
+        if self.sparse is not None:
+            self.name += "+sparse"
+        rows = self.X.shape[0] if self.full_batch else self.batch
+        sparse_arrays = None if self.sparse is None else \
+            loop_buffers(self.sparse, rows, self.full_batch, int(self.layout[0, COL_FAN_OUT]), min(get_num_threads(), config.SPARSE_CLOOP_THREADS))
         # the C loop's description of this run (kernels/_cykernels.pyx: SmallNet), built once: the
         # engine's arrays are updated in place, never replaced
         self._net = get_backend("cython").kernels.SmallNet(
@@ -98,7 +109,7 @@ class CLoopEngine(LoopEngine):
             (self.theta, self._grad, opt.m1, opt.m2, opt.kind, *opt.hyper, opt.weight_decay),
             (self.X, self.Y, self.labels, self.XT, self.YT, self.batch),
             (self.Xb, self.Yb, self.lb, self.buffers.work),
-            self.mean_reduction, config.CLOOP_BLAS_MIN_WEIGHTS, self._fuse_sgd)
+            self.mean_reduction, config.CLOOP_BLAS_MIN_WEIGHTS, self._fuse_sgd, sparse_arrays)
 
     @property
     def grad(self):

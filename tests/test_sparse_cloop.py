@@ -1,0 +1,147 @@
+"""The C whole loop's sparse first layer (kernels/small_net_impl.h: sparse_dense_t,
+sparse_weight_grad_t): the same trajectory as the dense C loop, taken by density."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import config
+from fastnn.backends import available_backends
+
+pytestmark = pytest.mark.skipif("cython" not in available_backends(), reason="needs the Cython backend")
+
+N_IN, N_HIDDEN, N_OUT, N_ROWS = 90, 24, 5, 150
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+def _data(density, dtype, seed=0):
+    """Image-like rows: a fraction ``density`` of nonzeros, values in (0.05, 1)."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0.05, 1.0, (N_ROWS, N_IN))
+    X[rng.random((N_ROWS, N_IN)) >= density] = 0.0
+    return X.astype(dtype), rng.integers(0, N_OUT, N_ROWS)
+
+
+def _fit(X, y, sparse, monkeypatch, bias=True, lr=0.1, **options):
+    """30 steps of the C loop with the sparse first layer forced on or off: (model, history)."""
+    with monkeypatch.context() as m:
+        m.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", 1.0 if sparse else -1.0)
+        model = fastnn.DeepMLP([N_IN, N_HIDDEN, N_OUT], seed=0, dtype=X.dtype, backend="cython", bias=bias)
+        history = model.fit(X, y, progress=False, engine="cloop", iterations=30, lr=lr, **options)
+    return model, history
+
+
+def _same_trajectory(X, y, monkeypatch, **options):
+    sparse, h_sparse = _fit(X, y, True, monkeypatch, **options)
+    dense, h_dense = _fit(X, y, False, monkeypatch, **options)
+    assert (h_sparse.params["engine"], h_dense.params["engine"]) == ("cython-loop+sparse", "cython-loop")
+    tol = TOL[X.dtype.type]
+    assert len(h_sparse.step_loss) == len(h_dense.step_loss) == 30
+    np.testing.assert_allclose(h_sparse.step_loss, h_dense.step_loss, **tol)
+    np.testing.assert_allclose(sparse.params, dense.params, **tol)
+    assert not np.array_equal(dense.params, fastnn.DeepMLP([N_IN, N_HIDDEN, N_OUT], seed=0, dtype=X.dtype).params)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("density", [0.0, 0.5, 0.81, 1.0])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("batch_size", [1, 16, 64, None])  # 64: the third batch of 150 rows has 22
+def test_sparse_first_layer_follows_the_dense_trajectory(dtype, density, optimizer, batch_size, monkeypatch):
+    X, y = _data(density, dtype)
+    lr = dict(lr=0.01) if optimizer == "adam" else {}
+    _same_trajectory(X, y, monkeypatch, optimizer=optimizer, batch_size=batch_size, **lr)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_size", [16, None])
+def test_without_bias_and_with_weight_decay(dtype, batch_size, monkeypatch):
+    X, y = _data(0.3, dtype)
+    _same_trajectory(X, y, monkeypatch, bias=False, batch_size=batch_size)
+    _same_trajectory(X, y, monkeypatch, batch_size=batch_size, weight_decay=0.01)  # plain SGD, not fused
+
+
+def _engines(X, y, batch, monkeypatch):
+    """A sparse and a dense C-loop engine (plain SGD, fused) on copies of one model's parameters."""
+    from fastnn import engines
+    from fastnn.train.optim import SGD
+
+    model = fastnn.DeepMLP([N_IN, N_HIDDEN, N_OUT], seed=0, dtype=X.dtype, backend="cython")
+    Y = np.eye(N_OUT, dtype=X.dtype)[y]
+    out = []
+    for limit in (1.0, -1.0):
+        monkeypatch.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", limit)
+        out.append(engines.CLoopEngine(model.net, model.parameters.copy(), SGD(), X, Y, y, batch, True))
+    assert out[0].sparse is not None and out[1].sparse is None and out[0]._fuse_sgd
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_read_after_fused_steps(dtype, monkeypatch):
+    X, y = _data(0.2, dtype)
+    sparse, dense = _engines(X, y, 16, monkeypatch)
+    order = np.random.default_rng(1).permutation(N_ROWS).astype(np.int64)
+    lrs = np.full(7, 0.2)
+    for eng in (sparse, dense):
+        assert eng.run(order, lrs)[0] == 7
+    tol = TOL[dtype]
+    np.testing.assert_allclose(sparse.theta, dense.theta, **tol)
+    # grad of the last step (rows order[96:112]): the fused first-layer block recomputed on reading
+    np.testing.assert_allclose(sparse.grad, dense.grad, **tol)
+    assert np.abs(sparse.grad[:N_IN * N_HIDDEN]).max() > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("density", [0.0, 0.19, 1.0])
+def test_loss_and_gradients_on_the_c_loop_equal_the_kernels(dtype, density, monkeypatch):
+    X, y = _data(density, dtype)
+    X = X[:N_IN - 7]  # fewer rows than columns: Xᵀ's row indices stay below the rows, not the columns
+    y = y[:N_IN - 7]
+    model = fastnn.DeepMLP([N_IN, N_HIDDEN, N_OUT], seed=0, dtype=dtype, backend="cython")
+    monkeypatch.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", 1.0)
+    monkeypatch.setattr(config, "SPARSE_MAX_DENSITY_BLOCK", -1.0)
+    monkeypatch.setattr(config, "SPARSE_MAX_DENSITY_BATCH", -1.0)
+    loss_c, dW_c, db_c = model.loss_and_gradients(X, y, reduction="sum", engine="cloop")
+    loss_k, dW_k, db_k = model.loss_and_gradients(X, y, reduction="sum", engine="kernels")
+    tol = TOL[dtype]
+    assert loss_c == pytest.approx(loss_k, rel=tol["rtol"])
+    for a, b in zip(dW_c + db_c, dW_k + db_k):
+        np.testing.assert_allclose(a, b, **tol)
+
+
+def test_dense_data_keeps_the_dense_loop_bit_for_bit(monkeypatch):
+    X, y = _data(1.0, np.float64)
+    model = fastnn.DeepMLP([N_IN, N_HIDDEN, N_OUT], seed=0, dtype=np.float64, backend="cython")
+    h = model.fit(X, y, progress=False, engine="cloop", iterations=5, batch_size=16)
+    assert h.params["engine"] == "cython-loop"  # at the measured crossover, dense rows stay dense
+    with monkeypatch.context() as m:
+        m.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", -1.0)
+        again = fastnn.DeepMLP([N_IN, N_HIDDEN, N_OUT], seed=0, dtype=np.float64, backend="cython")
+        again.fit(X, y, progress=False, engine="cloop", iterations=5, batch_size=16)
+    assert np.array_equal(model.params, again.params)
+
+
+def test_refuses_inconsistent_sparse_arrays(monkeypatch):
+    from fastnn.sparse import loop_buffers, to_csr
+
+    X, y = _data(0.3, np.float64)
+    sparse, _ = _engines(X, y, 16, monkeypatch)
+    from fastnn.backends import get_backend
+
+    kernels = get_backend("cython").kernels
+    good = loop_buffers(to_csr(X), 16, False, N_HIDDEN)
+
+    def make(sp):
+        e = sparse
+        return kernels.SmallNet((e.layout, e.net.acts.astype(np.int32), e.net.ks, e.net.alphas, e.net.loss_code),
+                                (e.theta, e._grad, e.opt.m1, e.opt.m2, e.opt.kind, *e.opt.hyper, e.opt.weight_decay),
+                                (e.X, e.Y, e.labels, e.XT, e.YT, e.batch), (e.Xb, e.Yb, e.lb, e.buffers.work),
+                                True, config.CLOOP_BLAS_MIN_WEIGHTS, False, sp)
+
+    make(good)
+    bad_index = good[1].copy()
+    bad_index[3] = N_IN
+    for i, bad in [(1, bad_index), (0, good[0][:-1]), (7, good[7][:1]), (14, good[14][:-1]),
+                   (2, good[2].astype(np.float32))]:
+        with pytest.raises((ValueError, TypeError)):
+            make(good[:i] + (bad,) + good[i + 1:])
+    with pytest.raises(ValueError, match="15 arrays"):
+        make(good[:5])
