@@ -54,6 +54,7 @@ def prepare(data):
 
 def _model(weights, biases, activation, output, loss, backend, dtype):
     dims = [weights[0].shape[0]] + [W.shape[1] for W in weights]
+    backend = VARIANTS.get(backend, (backend,))[0]  # the pseudo-backends build an "auto" model
     model = fastnn.DeepMLP(dims, activation=activation, output=output, loss=loss, bias=biases is not None,
                            dtype=dtype, backend=backend, seed=0)
     return model.set_params(weights, biases)
