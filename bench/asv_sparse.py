@@ -8,8 +8,8 @@ Set FASTNN_BENCH_SCALE (e.g. 0.02) to shrink every workload for a smoke run.
 """
 import numpy as np
 
-from . import fastnn_impl, numpy_impl, workloads
-from .asv_workloads import SCALE
+from . import fastnn_impl, workloads
+from .asv_workloads import SCALE, run_w1, run_w1_floor, run_w2, w1_floor_buffers
 
 IMPLS = ["numpy", "fastnn-auto", "fastnn-dense", "fastnn-sparse"]
 
@@ -56,12 +56,7 @@ class W1rFullBatchStep(_RealWorkload):
     name = "w1r"
 
     def run(self, impl, d):
-        if impl == "numpy":
-            weights = d["weights"]
-            for _ in range(fastnn_impl.W1_STEPS):
-                weights = numpy_impl.w1_step(d["X"], d["Y"], weights, d["lr"]).weights
-        else:
-            fastnn_impl.w1_steps(**d, backend=impl.split("-", 1)[1])
+        run_w1(impl, d)
 
 
 class W1rGemmFloor:
@@ -73,11 +68,10 @@ class W1rGemmFloor:
 
     def setup(self, which):
         self.data = _data("w1r", which)
-        self.out = numpy_impl.gemm_floor_w1_buffers(self.data["X"], self.data["weights"])
+        self.out = w1_floor_buffers(self.data)
 
     def time_gemm_floor(self, which):
-        for _ in range(fastnn_impl.W1_STEPS):
-            numpy_impl.gemm_floor_w1(self.data["X"], self.data["weights"], self.out)
+        run_w1_floor(self.data, self.out)
 
 
 class W2rMiniBatchEpoch(_RealWorkload):
@@ -86,7 +80,4 @@ class W2rMiniBatchEpoch(_RealWorkload):
     name = "w2r"
 
     def run(self, impl, d):
-        if impl == "numpy":
-            numpy_impl.w2_epoch(**d)
-        else:
-            fastnn_impl.w2_epoch(**d, backend=impl.split("-", 1)[1])
+        run_w2(impl, d)

@@ -49,18 +49,41 @@ class _Workload:
         self.run(impl, self.data)
 
 
+def run_w1(impl, d):
+    """W1_STEPS full-batch steps of W1 (or W1r) with ``impl``."""
+    if impl == "numpy":
+        weights = d["weights"]
+        for _ in range(fastnn_impl.W1_STEPS):
+            weights = numpy_impl.w1_step(d["X"], d["Y"], weights, d["lr"]).weights
+    else:
+        fastnn_impl.w1_steps(**d, backend=_backend(impl))
+
+
+def w1_floor_buffers(d):
+    return numpy_impl.gemm_floor_w1_buffers(d["X"], d["weights"])
+
+
+def run_w1_floor(d, out):
+    """The matrix products of W1_STEPS W1 steps on preallocated arrays."""
+    for _ in range(fastnn_impl.W1_STEPS):
+        numpy_impl.gemm_floor_w1(d["X"], d["weights"], out)
+
+
+def run_w2(impl, d):
+    """One mini-batch epoch of W2 (or W2r) with ``impl``."""
+    if impl == "numpy":
+        numpy_impl.w2_epoch(**d)
+    else:
+        fastnn_impl.w2_epoch(**d, backend=_backend(impl))
+
+
 class W1FullBatchStep(_Workload):
     """W1 ×3: full-batch steps of 784-256-128-10, sigmoid, MSE, no bias, lr·Σ, N = 60000."""
 
     name = "w1"
 
     def run(self, impl, d):
-        if impl == "numpy":
-            weights = d["weights"]
-            for _ in range(fastnn_impl.W1_STEPS):
-                weights = numpy_impl.w1_step(d["X"], d["Y"], weights, d["lr"]).weights
-        else:
-            fastnn_impl.w1_steps(**d, backend=_backend(impl))
+        run_w1(impl, d)
 
 
 class W1GemmFloor:
@@ -70,11 +93,10 @@ class W1GemmFloor:
 
     def setup(self):
         self.data = _data("w1")
-        self.out = numpy_impl.gemm_floor_w1_buffers(self.data["X"], self.data["weights"])
+        self.out = w1_floor_buffers(self.data)
 
     def time_gemm_floor(self):
-        for _ in range(fastnn_impl.W1_STEPS):
-            numpy_impl.gemm_floor_w1(self.data["X"], self.data["weights"], self.out)
+        run_w1_floor(self.data, self.out)
 
 
 class W2MiniBatchEpoch(_Workload):
@@ -83,10 +105,7 @@ class W2MiniBatchEpoch(_Workload):
     name = "w2"
 
     def run(self, impl, d):
-        if impl == "numpy":
-            numpy_impl.w2_epoch(**d)
-        else:
-            fastnn_impl.w2_epoch(**d, backend=_backend(impl))
+        run_w2(impl, d)
 
 
 class W3TinyNet(_Workload):
