@@ -1,8 +1,7 @@
 """Bad inputs to ``fit`` and divergence, called exactly as a user would (``model.fit(...)``).
 
-These cover the parts of issue 15 that the trainer rewrite owns (rollback to the last finite
-parameters, an exploding finite loss treated as divergence, fit's optimiser settings and
-arguments checked by name). They are expected to fail until that trainer lands on main.
+These cover the trainer's side of issue 15: rollback to the last finite parameters, an exploding
+finite loss treated as divergence, fit's optimiser settings and arguments checked by name.
 """
 import re
 
@@ -11,8 +10,6 @@ import pytest
 
 import fastnn
 from fastnn.backends import available_backends
-
-pytestmark = pytest.mark.lead_owned
 
 BACKENDS = available_backends()
 
