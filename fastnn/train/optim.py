@@ -68,18 +68,6 @@ class Optimizer:
             self.t, self.m1, self.m2 = previous.t, previous.m1, previous.m2
         return self
 
-    def state(self):
-        """A copy of the mutable state (for rolling back a diverged chunk)."""
-        return (self.t, None if self.m1 is None else self.m1.copy(), None if self.m2 is None else self.m2.copy())
-
-    def restore(self, state):
-        t, m1, m2 = state
-        self.t = t
-        if m1 is not None:
-            np.copyto(self.m1, m1)
-        if m2 is not None:
-            np.copyto(self.m2, m2)
-
     def update(self, backend, params, grad, lr: float) -> None:
         """One in-place step θ := step(θ, grad) over every parameter array (t advances first)."""
         self.t += 1

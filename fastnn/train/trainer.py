@@ -49,19 +49,31 @@ def fit(model, X, y, config: FitConfig) -> History:
 
 
 class _Checkpoint:
-    """θ and the optimiser state at the start of a chunk (for rollback and Ctrl-C)."""
+    """θ and the optimiser state at the start of a chunk (for rollback and Ctrl-C), copied into
+    buffers allocated once per fit: a chunk can be a single step (step callbacks)."""
 
     def __init__(self, theta):
         self.theta = np.empty_like(theta)
-        self.step, self.order, self.opt_state = -1, None, None
+        self.moments = {}  # "m1"/"m2" -> buffer
+        self.step, self.order, self.t = -1, None, 0
 
     def take(self, step, theta, order, optimizer):
-        self.step, self.order, self.opt_state = step, order, optimizer.state()
+        self.step, self.order, self.t = step, order, optimizer.t
         np.copyto(self.theta, theta)
+        for name in ("m1", "m2"):
+            m = getattr(optimizer, name)
+            if m is None:
+                continue
+            buf = self.moments.get(name)
+            if buf is None or buf.shape != m.shape or buf.dtype != m.dtype:
+                buf = self.moments[name] = np.empty_like(m)
+            np.copyto(buf, m)
 
     def restore(self, theta, optimizer):
         np.copyto(theta, self.theta)
-        optimizer.restore(self.opt_state)
+        optimizer.t = self.t
+        for name, buf in self.moments.items():
+            np.copyto(getattr(optimizer, name), buf)
 
 
 class Trainer:
