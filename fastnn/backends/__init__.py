@@ -19,15 +19,17 @@ def get_backend(name: str):
     """The kernel module of backend ``name`` (raises a clear error if unavailable)."""
     if name not in _MODULES:
         raise ValueError(f"unknown backend {name!r}; choose 'auto' or one of {', '.join(BACKENDS)}")
+    if name in _errors:  # a failed import is not retried: every probe after the first is a lookup
+        raise ImportError(_errors[name])
     if name not in _cache:
         try:
             _cache[name] = importlib.import_module(f".{_MODULES[name]}", __name__)
         except ImportError as exc:
-            _errors[name] = exc
             hint = ("the compiled extension is missing: reinstall with `pip install .` "
                     "(a C compiler is needed when building from source)") if name == "cython" else \
                    "install numba (`pip install numba`)"
-            raise ImportError(f"fastnn backend {name!r} is not available ({exc}); {hint}") from exc
+            _errors[name] = f"fastnn backend {name!r} is not available ({exc}); {hint}"
+            raise ImportError(_errors[name]) from exc
     return _cache[name]
 
 

@@ -9,20 +9,14 @@ from __future__ import annotations
 
 from .. import config
 
+from ..backends import backend_modules as available_backend_modules
+from ..backends import get_backend
+
 ENGINES = ("auto", "cloop", "loop", "kernels")
-
-
-def available_backend_modules() -> dict:
-    """{name: kernel module} of the backends that import here, fastest first (see backends)."""
-    from ..backends import backend_modules
-
-    return backend_modules()
 
 
 def kernel_backend(backend_name: str):
     """The kernel module a model with ``backend=backend_name`` uses outside the whole loops."""
-    from ..backends import get_backend
-
     if backend_name != "auto":
         return get_backend(backend_name)
     available = available_backend_modules()
@@ -37,8 +31,6 @@ def choose_engine(backend_name: str, rows: int, full_batch: bool, layer_dims, en
     kinds: "cloop" (C whole loop, Cython backend), "loop" (Numba whole loop), "kernels".
     "auto" uses the C loop whenever the Cython backend is there (thresholds in fastnn.config);
     the Numba loop only without it, or when backend="numba" is forced."""
-    from ..backends import get_backend
-
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine != "auto":
@@ -64,8 +56,6 @@ def choose_engine(backend_name: str, rows: int, full_batch: bool, layer_dims, en
 
 
 def _forced(engine, backend_name):
-    from ..backends import get_backend
-
     if engine == "kernels":
         return "kernels", kernel_backend(backend_name)
     needs = {"cloop": "cython", "loop": "numba"}[engine]
