@@ -729,7 +729,7 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                 ctx = Context(exp, params, staging_root if protect else out, progress=progress)
                 ctx.cache_dir = cache_dir
                 ctx.refresh = refresh
-                started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+                started = _dt.datetime.now().astimezone().isoformat(timespec="milliseconds")
                 status, error = "ok", ""
                 t0 = time.perf_counter()
                 log.info("%s — %s: started", exp.id, exp.title)
@@ -752,7 +752,7 @@ def run_experiments(names, *, out=DEFAULT_OUT, dataset=None, iterations=None, ba
                 section = {
                     "id": exp.id, "title": exp.title, "question": exp.question, "varies": exp.varies,
                     "group": exp.group, "status": status, "error": error, "started": started,
-                    "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                    "finished": _dt.datetime.now().astimezone().isoformat(timespec="milliseconds"),
                     "run_time": run_time, "params": metrics_schema.jsonable(params), "header": header,
                     "notes": ctx.notes, "figures": ctx.figures, "runs": ctx.runs, "log": ctx.log_lines,
                     "meta": metrics_schema.jsonable(ctx.meta),
