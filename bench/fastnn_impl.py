@@ -28,13 +28,16 @@ VARIANTS = {"dense": ("auto", "auto", False), "sparse": ("auto", "kernels", True
 def _variant(backend):
     """(model backend, fit engine) of ``backend``, with the sparse first layer off for "dense"."""
     model_backend, engine, sparse = VARIANTS.get(backend, (backend, "auto", True))
-    saved = config.SPARSE_MAX_DENSITY_BLOCK, config.SPARSE_MAX_DENSITY_BATCH, config.SPARSE_CLOOP_MAX_DENSITY
+    limits = config.SPARSE_KERNEL_LIMITS + ("SPARSE_CLOOP_MAX_DENSITY",)
+    saved = {name: getattr(config, name) for name in limits}
     if not sparse:
-        config.SPARSE_MAX_DENSITY_BLOCK = config.SPARSE_MAX_DENSITY_BATCH = config.SPARSE_CLOOP_MAX_DENSITY = 0.0
+        for name in limits:
+            setattr(config, name, 0.0)
     try:
         yield model_backend, engine
     finally:
-        config.SPARSE_MAX_DENSITY_BLOCK, config.SPARSE_MAX_DENSITY_BATCH, config.SPARSE_CLOOP_MAX_DENSITY = saved
+        for name, value in saved.items():
+            setattr(config, name, value)
 
 
 def available():

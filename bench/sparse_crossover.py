@@ -3,12 +3,15 @@ of a first layer, sparse kernels over dense ones, by density of X (Cython backen
 
     flock /tmp/fastnn-bench.lock python bench/sparse_crossover.py            # ≈ 1-2 min
     python bench/sparse_crossover.py --densities 0.2 0.5 --repeats 3         # quick look
+    python bench/sparse_crossover.py --blocks 60000:0 --repeats 5            # unblocked full batch
 
 Blocks of 2048 rows are what a row-blocked full-batch step hands each worker thread (Xᵀ of the
 block built once per fit); blocks of 64 rows are mini-batches (Xᵀ built in the call). One thread
 (as the row-blocked workers run; on a shared machine threaded BLAS timings of small products are
 swamped by oversubscription). Dense and sparse calls alternate in short samples and each figure is
 the fastest sample (the machine is shared). Prints sparse time / dense time; < 1: sparse wins.
+``--blocks 60000:0`` times a whole 60,000-row full batch on all threads (threads 0 = all): the
+step ``fit`` takes unblocked when it records every row's activations (``record="layers"``).
 """
 from __future__ import annotations
 
@@ -72,16 +75,24 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--densities", type=float, nargs="+", default=DENSITIES)
     ap.add_argument("--repeats", type=int, default=25)
+    ap.add_argument("--blocks", nargs="+", default=[f"{r}:{t}" for r, t in BLOCKS], metavar="ROWS:THREADS",
+                    help="blocks to time (threads 0: all of fastnn's threads); default: %(default)s")
     args = ap.parse_args(argv)
     import fastnn
 
     all_threads = fastnn.get_num_threads()
+    try:
+        blocks = [tuple(int(v) for v in b.split(":")) for b in args.blocks]
+        if any(len(b) != 2 or b[0] < 1 or b[1] < 0 for b in blocks):
+            raise ValueError
+    except ValueError:
+        ap.error(f"--blocks takes ROWS:THREADS pairs (rows ≥ 1, threads ≥ 0), got {args.blocks}")
     print("sparse / dense time, first-layer forward + weight gradient (Cython, float32)")
-    header = "density " + "".join(f"  {d}->{m} b{rows:<5d}" for rows, _ in BLOCKS for d, m in LAYERS)
+    header = "density " + "".join(f"  {d}->{m} b{rows:<5d}" for rows, _ in blocks for d, m in LAYERS)
     print(header)
     for density in args.densities:
         cells = []
-        for rows, threads in BLOCKS:
+        for rows, threads in blocks:
             for d, m in LAYERS:
                 td, ts = measure(rows, d, m, density, threads or all_threads, args.repeats)
                 cells.append(f"  {ts / td:6.2f} ({td * 1e3:6.2f} ms)")

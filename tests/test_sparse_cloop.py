@@ -97,8 +97,8 @@ def test_loss_and_gradients_on_the_c_loop_equal_the_kernels(dtype, density, monk
     y = y[:N_IN - 7]
     model = fastnn.DeepMLP([N_IN, N_HIDDEN, N_OUT], seed=0, dtype=dtype, backend="cython")
     monkeypatch.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", 1.0)
-    monkeypatch.setattr(config, "SPARSE_MAX_DENSITY_BLOCK", -1.0)
-    monkeypatch.setattr(config, "SPARSE_MAX_DENSITY_BATCH", -1.0)
+    for limit in config.SPARSE_KERNEL_LIMITS:
+        monkeypatch.setattr(config, limit, -1.0)
     loss_c, dW_c, db_c = model.loss_and_gradients(X, y, reduction="sum", engine="cloop")
     loss_k, dW_k, db_k = model.loss_and_gradients(X, y, reduction="sum", engine="kernels")
     tol = TOL[dtype]

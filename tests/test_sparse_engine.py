@@ -19,8 +19,8 @@ def _images(rng, n, dtype, density=0.2):
 def _fit(X, y, sparse, monkeypatch, backend="auto", **options):
     """A fit with the sparse first layer allowed at any density (sparse=True) or never."""
     with monkeypatch.context() as m:
-        m.setattr(config, "SPARSE_MAX_DENSITY_BLOCK", 1.0 if sparse else 0.0)
-        m.setattr(config, "SPARSE_MAX_DENSITY_BATCH", 1.0 if sparse else 0.0)
+        for limit in config.SPARSE_KERNEL_LIMITS:
+            m.setattr(config, limit, 1.0 if sparse else 0.0)
         model = fastnn.DeepMLP([784, 40, 10], seed=0, backend=backend, dtype=X.dtype)
         history = model.fit(X, y, progress=False, lr=0.05, **options)
     return model, history.params["engine"]
@@ -44,7 +44,8 @@ def test_auto_takes_the_sparse_path_on_image_like_data(dtype, rng, monkeypatch):
     # the gradient the engine reports (full batch, Xᵀ of each block kept) equals the dense one
     loss_s, dW_s, _ = model.loss_and_gradients(X, y, reduction="sum")
     with monkeypatch.context() as m:
-        m.setattr(config, "SPARSE_MAX_DENSITY_BLOCK", 0.0)
+        for limit in config.SPARSE_KERNEL_LIMITS:
+            m.setattr(config, limit, 0.0)
         loss_d, dW_d, _ = model.loss_and_gradients(X, y, reduction="sum")
     assert loss_s == pytest.approx(loss_d, rel=1e-5 if dtype == np.float32 else 1e-12)
     np.testing.assert_allclose(dW_s[0], dW_d[0], rtol=TOL[dtype]["rtol"], atol=1e-4 if dtype == np.float32 else 1e-10)
@@ -87,8 +88,8 @@ def test_predict_on_sparse_rows_equals_dense(dtype, forward_block, rng, monkeypa
     sparse = model.predict_proba(X)
     assert calls, "the first layer did not take the sparse path"
     with monkeypatch.context() as m:
-        m.setattr(config, "SPARSE_MAX_DENSITY_BLOCK", 0.0)
-        m.setattr(config, "SPARSE_MAX_DENSITY_BATCH", 0.0)
+        for limit in config.SPARSE_KERNEL_LIMITS:
+            m.setattr(config, limit, 0.0)
         n_calls = len(calls)
         dense = model.predict_proba(X)
         assert len(calls) == n_calls
@@ -96,3 +97,28 @@ def test_predict_on_sparse_rows_equals_dense(dtype, forward_block, rng, monkeypa
     X[7, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         model.predict(X)
+
+
+def test_one_product_over_all_threads_has_its_own_crossover(rng, monkeypatch):
+    """A step that is not row-blocked (record="layers" keeps every row's activations) runs each
+    product on all threads, where the dense GEMM scales better: between SPARSE_MAX_DENSITY_SHARED
+    and _BLOCK it stays dense on several threads and goes sparse on one."""
+    from fastnn.backends import get_backend
+    from fastnn.sparse import first_layer_rows
+
+    density = (config.SPARSE_MAX_DENSITY_SHARED + config.SPARSE_MAX_DENSITY_BLOCK) / 2
+    X, y = _images(rng, 700, np.float32, density=density)
+    be = get_backend("cython")
+    assert first_layer_rows(be, X, 2048, threads=1) is not None
+    assert first_layer_rows(be, X, 2048, threads=2) is None
+    assert first_layer_rows(be, X, 64, threads=2) is not None  # mini-batches: their own limit
+    engines = {}
+    try:
+        for threads in (1, 2):
+            fastnn.set_num_threads(threads)
+            model = fastnn.DeepMLP([784, 16, 10], seed=0, backend="cython")
+            engines[threads] = model.fit(X, y, iterations=1, lr=0.01, progress=False,
+                                         record="layers", engine="kernels").params["engine"]
+    finally:
+        fastnn.set_num_threads(None)
+    assert engines == {1: "cython-kernels+sparse", 2: "cython-kernels"}
