@@ -64,6 +64,10 @@ static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indic
 #define FASTNN_SPMM_BLOCK_BYTES 262144
 #endif
 #define FASTNN_SPMM_MIN_BLOCK_ROWS 16
+/* Nonzeros of a row taken together in the chunk loop (each with its own NV accumulators) */
+#ifndef FASTNN_SPMM_UNROLL
+#define FASTNN_SPMM_UNROLL 2
+#endif
 /* Bytes of one chunk of units: four 64-byte SIMD vectors. */
 #define FASTNN_SPMM_CHUNK_BYTES 256
 
@@ -71,42 +75,44 @@ static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indic
  * stride ld: packed rows of NV·VL values zero-padded, or B itself), over the stored entries p..end of its sparse row with
  * inner index below k1, accumulated in registers: c += Σ s·val·B[idx]. */
 #define FASTNN_SPMM_CHUNK(T, VEC, VL, NV)                                                          \
-    do {                                                                                          \
-        VEC a[NV], e[NV];                                                                         \
-        for (int u = 0; u < NV; u++) a[u] = e[u] = (VEC){0};                                      \
-        for (; p + 1 < end && idx[p + 1] < k1; p += 2) { /* two nonzeros: 2·NV FMA chains */       \
-            const T v = scale * val[p], x = scale * val[p + 1];                                   \
-            const T *b = src + (long)idx[p] * ld, *f = src + (long)idx[p + 1] * ld;                   \
-            for (int u = 0; u < NV; u++) {                                                        \
-                VEC bu, fu;                                                                       \
-                memcpy(&bu, b + u * VL, sizeof bu);                                               \
-                memcpy(&fu, f + u * VL, sizeof fu);                                               \
-                a[u] += v * bu;                                                                   \
-                e[u] += x * fu;                                                                   \
-            }                                                                                     \
-        }                                                                                         \
-        if (p < end && idx[p] < k1) {                                                             \
-            const T v = scale * val[p];                                                           \
-            const T *b = src + (long)idx[p] * ld;                                                 \
-            for (int u = 0; u < NV; u++) {                                                        \
-                VEC bu;                                                                           \
-                memcpy(&bu, b + u * VL, sizeof bu);                                               \
-                a[u] += v * bu;                                                                   \
-            }                                                                                     \
-            p++;                                                                                  \
-        }                                                                                         \
-        if (w >= NV * VL) {                                                                       \
-            for (int u = 0; u < NV; u++) {                                                        \
-                VEC cu;                                                                           \
-                memcpy(&cu, c + u * VL, sizeof cu);                                               \
-                cu += a[u] + e[u];                                                                \
-                memcpy(c + u * VL, &cu, sizeof cu);                                               \
-            }                                                                                     \
-        } else { /* the last, partial chunk of a row */                                           \
-            T part[NV * VL];                                                                      \
-            for (int u = 0; u < NV; u++) { a[u] += e[u]; memcpy(part + u * VL, &a[u], sizeof a[u]); } \
-            for (long j = 0; j < w; j++) c[j] += part[j];                                         \
-        }                                                                                         \
+    do {                                                                                           \
+        VEC a[FASTNN_SPMM_UNROLL][NV];                                                             \
+        for (int q = 0; q < FASTNN_SPMM_UNROLL; q++)                                               \
+            for (int u = 0; u < NV; u++) a[q][u] = (VEC){0};                                       \
+        /* FASTNN_SPMM_UNROLL nonzeros at a time: UNROLL·NV independent FMA chains */              \
+        for (; p + FASTNN_SPMM_UNROLL - 1 < end && idx[p + FASTNN_SPMM_UNROLL - 1] < k1;           \
+             p += FASTNN_SPMM_UNROLL) {                                                            \
+            for (int q = 0; q < FASTNN_SPMM_UNROLL; q++) {                                         \
+                const T v = scale * val[p + q], *b = src + (long)idx[p + q] * ld;                  \
+                for (int u = 0; u < NV; u++) {                                                     \
+                    VEC bu;                                                                        \
+                    memcpy(&bu, b + u * VL, sizeof bu);                                            \
+                    a[q][u] += v * bu;                                                             \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (; p < end && idx[p] < k1; p++) { /* the rest, one at a time */                        \
+            const T v = scale * val[p], *b = src + (long)idx[p] * ld;                              \
+            for (int u = 0; u < NV; u++) {                                                         \
+                VEC bu;                                                                            \
+                memcpy(&bu, b + u * VL, sizeof bu);                                                \
+                a[0][u] += v * bu;                                                                 \
+            }                                                                                      \
+        }                                                                                          \
+        for (int q = 1; q < FASTNN_SPMM_UNROLL; q++)                                               \
+            for (int u = 0; u < NV; u++) a[0][u] += a[q][u];                                       \
+        if (w >= NV * VL) {                                                                        \
+            for (int u = 0; u < NV; u++) {                                                         \
+                VEC cu;                                                                            \
+                memcpy(&cu, c + u * VL, sizeof cu);                                                \
+                cu += a[0][u];                                                                     \
+                memcpy(c + u * VL, &cu, sizeof cu);                                                \
+            }                                                                                      \
+        } else { /* the last, partial chunk of a row */                                            \
+            T part[NV * VL];                                                                       \
+            for (int u = 0; u < NV; u++) memcpy(part + u * VL, &a[0][u], sizeof a[0][u]);          \
+            for (long j = 0; j < w; j++) c[j] += part[j];                                          \
+        }                                                                                          \
     } while (0)
 
 #define FASTNN_DEFINE_SPARSE(SUFFIX, T)                                                            \
