@@ -67,16 +67,16 @@ FORWARD_BLOCK = 1024
 # than SPARSE_SMALL_BLOCK rows): up to 60 %. MNIST has 19 % nonzeros, Fashion-MNIST 50 %.
 SPARSE_MAX_DENSITY_BLOCK = 0.5
 SPARSE_MAX_DENSITY_BATCH = 0.6
-# One product over all threads (a full-batch step that is not row-blocked, e.g. fit(record="layers"),
-# which keeps every row's activations): the dense GEMM scales better over threads, so the crossover
-# is lower. bench/sparse_crossover.py --blocks 60000:0 (random sparsity, 2 threads, AMD EPYC with
-# 1 MB L2 per core): 0.49 at 20 %, 0.62 at 30 %, 0.75 at 40 %, 0.88 at 50 %; but the C study's
-# whole step on Fashion-MNIST (50 %, 784-256-128-10 sigmoid, record="layers", interleaved A/B of 20
-# iterations) took 0.38 s sparse vs 0.325 s dense (the weight gradient gains nothing at 50 %), so
-# Fashion-MNIST stays dense here, MNIST (19 %) goes sparse.
-SPARSE_MAX_DENSITY_SHARED = 0.4
+# A full-batch step that is not row-blocked (fit(record="layers") keeps every row's activations, so
+# each product spans all N rows): measured on the C study's own step (784-256-128-10 sigmoid + MSE,
+# record="layers" every 5 iterations, the per-iteration update-magnitude callback; 20 iterations,
+# sparse and dense interleaved, bench/sparse_study_step.py):
+# Fashion-MNIST (50 % nonzeros, 60,000 rows) sparse 0.82-0.86 s/it vs dense 0.64-0.67 on one thread,
+# 0.38 vs 0.325 on two; mnist-5k (19 %) sparse 0.022-0.024 vs dense 0.038 on one thread. (Random
+# sparsity in kernel-only timings, --blocks 60000:0, crosses at 50 %: the whole step loses more.)
+SPARSE_MAX_DENSITY_UNBLOCKED = 0.4
 # the kernel engine's three limits by name (tests and benchmarks switch the sparse path on or off)
-SPARSE_KERNEL_LIMITS = ("SPARSE_MAX_DENSITY_BLOCK", "SPARSE_MAX_DENSITY_BATCH", "SPARSE_MAX_DENSITY_SHARED")
+SPARSE_KERNEL_LIMITS = ("SPARSE_MAX_DENSITY_BLOCK", "SPARSE_MAX_DENSITY_BATCH", "SPARSE_MAX_DENSITY_UNBLOCKED")
 SPARSE_SMALL_BLOCK = 512
 # The C whole loop (CLoopEngine) takes its first layer from X in sparse rows (kernels/small_net_impl.h:
 # sparse_dense_t / sparse_weight_grad_t) when X has at most this fraction of nonzeros (judged like

@@ -58,10 +58,9 @@ class KernelEngine(Engine):
         self.W = [params[f"W{l}"] for l in range(L)]
         self.b = [params.get(params.theta, f"b{l}") for l in range(L)]
         self.acts = [net.kernel_act(l) for l in range(L)]
-        # the first layer on X's sparse rows, when that wins at X's density (fastnn.config); an
-        # unblocked step's products run on all threads, a blocked step's on one per block
-        self.sparse = first_layer_rows(backend, X, self.row_block,
-                                       threads=1 if blocked else _threads.get_num_threads())
+        # the first layer on X's sparse rows, when that wins at X's density (fastnn.config; a step
+        # that is not row-blocked has its own crossover)
+        self.sparse = first_layer_rows(backend, X, self.row_block, unblocked=not blocked)
         self._transposed = {}  # (lo, hi) -> Xᵀ of a full-batch row block, built on first use
         if not self.full_batch:
             if self.sparse is None:

@@ -220,7 +220,7 @@ class DeepMLP(Model):
             raise nonfinite_error(X)
         # mostly-zero inputs (images): the first layer skips the zeros (density judged on a sample)
         sparse = first_layer_rows(be, X, config.FORWARD_BLOCK if block_parallel else n, estimate=True,
-                                  threads=1 if block_parallel else threads)
+                                  unblocked=not block_parallel)
         if return_all:
             outs = [np.empty((n, m), dtype=self.dtype) for m in self.layer_dims[1:]]
             self._forward_rows(X, outs, logits, sparse=sparse)
