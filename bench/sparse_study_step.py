@@ -1,6 +1,6 @@
 """The C study's own training step with the sparse first layer on and off, interleaved: 784-256-128-10,
 record="layers" every 5 iterations and the per-iteration update-magnitude callback, as
-``fastnn run C`` trains (unblocked full-batch steps, fastnn.config.SPARSE_MAX_DENSITY_UNBLOCKED).
+``fastnn run C`` trains (full-batch steps that are not row-blocked; fastnn.config.SPARSE_MAX_DENSITY_BLOCK).
 
     flock /tmp/fastnn-bench.lock python bench/sparse_study_step.py fashion-mnist --threads 1
     python bench/sparse_study_step.py mnist-5k --iterations 20

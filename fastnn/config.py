@@ -62,21 +62,21 @@ FORWARD_BLOCK = 1024
 #   784→300, 2048 rows 0.16  0.24  0.37  0.38  0.57  0.66  0.85  0.82  1.13  0.83
 #   784→256, 64 rows   0.21  0.26  0.37  0.53  0.62  0.78  0.88  0.86  1.13  1.13
 #   784→300, 64 rows   0.19  0.26  0.33  0.44  0.45  0.65  0.76  1.01  1.16  1.35
-# (dense: 12.6 ms per 2048-row block of 784→256, 0.45 ms per 64-row batch.) Row blocks of
-# ROW_BLOCK rows (full-batch steps, inference): up to 50 % nonzeros; mini-batches (blocks of fewer
-# than SPARSE_SMALL_BLOCK rows): up to 60 %. MNIST has 19 % nonzeros, Fashion-MNIST 50 %.
-SPARSE_MAX_DENSITY_BLOCK = 0.5
+# (dense: 12.6 ms per 2048-row block of 784→256, 0.45 ms per 64-row batch; measured again after
+# kernels/sparse.h took C in blocks of rows, on the AMD EPYC: 0.41/0.34 at 20 %, 0.67/0.64 at 50 % for
+# 2048 rows.) Mini-batches (blocks of fewer than SPARSE_SMALL_BLOCK rows): up to 60 % nonzeros.
+# MNIST has 19 % nonzeros, Fashion-MNIST 50 %. Row blocks of ROW_BLOCK rows and whole full-batch
+# steps (inference too) stop at 40 %, below the kernels' crossover: whole W1r fits on Fashion-MNIST (50 %,
+# bench/peers.py, 2026-12-01, AMD EPYC) gained nothing in steady state (12-step fits 0.271-0.283 s
+# per step sparse vs 0.285-0.287 dense) and paid X's sparse rows and their per-block transposes
+# (≈0.1-0.2 s per fit, 376 MB): 3-step fits 1.11× the GEMM floor sparse vs 0.99× dense. Steps that
+# are not row-blocked (fit(record="layers") keeps every row's activations: the C study) lose more at
+# 50 % (bench/sparse_study_step.py, 20 iterations interleaved: sparse 0.82-0.86 s/it vs dense
+# 0.64-0.67 on one thread, 0.38 vs 0.325 on two) and win at 19 % (mnist-5k: 0.023 vs 0.038).
+SPARSE_MAX_DENSITY_BLOCK = 0.4
 SPARSE_MAX_DENSITY_BATCH = 0.6
-# A full-batch step that is not row-blocked (fit(record="layers") keeps every row's activations, so
-# each product spans all N rows): measured on the C study's own step (784-256-128-10 sigmoid + MSE,
-# record="layers" every 5 iterations, the per-iteration update-magnitude callback; 20 iterations,
-# sparse and dense interleaved, bench/sparse_study_step.py):
-# Fashion-MNIST (50 % nonzeros, 60,000 rows) sparse 0.82-0.86 s/it vs dense 0.64-0.67 on one thread,
-# 0.38 vs 0.325 on two; mnist-5k (19 %) sparse 0.022-0.024 vs dense 0.038 on one thread. (Random
-# sparsity in kernel-only timings, --blocks 60000:0, crosses at 50 %: the whole step loses more.)
-SPARSE_MAX_DENSITY_UNBLOCKED = 0.4
-# the kernel engine's three limits by name (tests and benchmarks switch the sparse path on or off)
-SPARSE_KERNEL_LIMITS = ("SPARSE_MAX_DENSITY_BLOCK", "SPARSE_MAX_DENSITY_BATCH", "SPARSE_MAX_DENSITY_UNBLOCKED")
+# the kernel engine's limits by name (tests and benchmarks switch the sparse path on or off)
+SPARSE_KERNEL_LIMITS = ("SPARSE_MAX_DENSITY_BLOCK", "SPARSE_MAX_DENSITY_BATCH")
 SPARSE_SMALL_BLOCK = 512
 # The C whole loop (CLoopEngine) takes its first layer from X in sparse rows (kernels/small_net_impl.h:
 # sparse_dense_t / sparse_weight_grad_t) when X has at most this fraction of nonzeros (judged like

@@ -146,18 +146,15 @@ def zero_fraction(X) -> float:
 DENSITY_SAMPLE_ROWS = 256
 
 
-def first_layer_rows(backend, X, block_rows: int, estimate: bool = False, unblocked: bool = False):
+def first_layer_rows(backend, X, block_rows: int, estimate: bool = False):
     """X in sparse rows when ``backend``'s sparse first layer beats its dense one on blocks of
-    ``block_rows`` rows of X (density at most config.SPARSE_MAX_DENSITY_BLOCK; _BATCH for blocks
-    under config.SPARSE_SMALL_BLOCK rows; _UNBLOCKED when ``unblocked``: one block of all of a
-    large step's rows), else None. The density is first judged from a sample of rows (dense inputs
-    cost no pass over X), then, unless ``estimate``, confirmed exactly."""
+    ``block_rows`` rows of X (density at most config.SPARSE_MAX_DENSITY_BLOCK, or _BATCH for
+    blocks under config.SPARSE_SMALL_BLOCK rows), else None. The density is first judged from a
+    sample of rows (dense inputs cost no pass over X), then, unless ``estimate``, confirmed exactly."""
     if getattr(backend, "NAME", None) not in config.SPARSE_BACKENDS:
         return None
-    if block_rows < config.SPARSE_SMALL_BLOCK:
-        limit = config.SPARSE_MAX_DENSITY_BATCH
-    else:
-        limit = config.SPARSE_MAX_DENSITY_UNBLOCKED if unblocked else config.SPARSE_MAX_DENSITY_BLOCK
+    limit = config.SPARSE_MAX_DENSITY_BATCH if block_rows < config.SPARSE_SMALL_BLOCK else \
+        config.SPARSE_MAX_DENSITY_BLOCK
     return rows_below(X, limit, estimate)
 
 

@@ -98,24 +98,3 @@ def test_predict_on_sparse_rows_equals_dense(dtype, forward_block, rng, monkeypa
     with pytest.raises(ValueError, match="NaN"):
         model.predict(X)
 
-
-def test_an_unblocked_step_has_its_own_crossover(rng, monkeypatch):
-    """A full-batch step that is not row-blocked (record="layers" keeps every row's activations)
-    multiplies all rows at once, where the sparse first layer loses more: between
-    SPARSE_MAX_DENSITY_UNBLOCKED and _BLOCK such a fit stays dense, a row-blocked one goes sparse."""
-    from fastnn.backends import get_backend
-    from fastnn.sparse import first_layer_rows
-
-    density = (config.SPARSE_MAX_DENSITY_UNBLOCKED + config.SPARSE_MAX_DENSITY_BLOCK) / 2
-    X, y = _images(rng, 1300, np.float32, density=density)
-    be = get_backend("cython")
-    assert first_layer_rows(be, X, 2048) is not None
-    assert first_layer_rows(be, X, 2048, unblocked=True) is None
-    assert first_layer_rows(be, X, 64, unblocked=True) is not None  # mini-batches: their own limit
-    monkeypatch.setattr(config, "ROW_BLOCK", 600)  # 1300 rows: blocks of 600, 600 and 100
-    engines = {}
-    for record in (None, "layers"):
-        model = fastnn.DeepMLP([784, 16, 10], seed=0, backend="cython")
-        engines[record] = model.fit(X, y, iterations=1, lr=0.01, progress=False, record=record,
-                                    engine="kernels").params["engine"]
-    assert engines == {None: "cython-kernels+sparse", "layers": "cython-kernels"}

@@ -58,9 +58,8 @@ class KernelEngine(Engine):
         self.W = [params[f"W{l}"] for l in range(L)]
         self.b = [params.get(params.theta, f"b{l}") for l in range(L)]
         self.acts = [net.kernel_act(l) for l in range(L)]
-        # the first layer on X's sparse rows, when that wins at X's density (fastnn.config; a step
-        # that is not row-blocked has its own crossover)
-        self.sparse = first_layer_rows(backend, X, self.row_block, unblocked=not blocked)
+        # the first layer on X's sparse rows, when that wins at X's density (fastnn.config)
+        self.sparse = first_layer_rows(backend, X, self.row_block)
         self._transposed = {}  # (lo, hi) -> Xᵀ of a full-batch row block, built on first use
         if not self.full_batch:
             if self.sparse is None:

@@ -219,8 +219,7 @@ class DeepMLP(Model):
         if not block_parallel and not all_finite(X):
             raise nonfinite_error(X)
         # mostly-zero inputs (images): the first layer skips the zeros (density judged on a sample)
-        sparse = first_layer_rows(be, X, config.FORWARD_BLOCK if block_parallel else n, estimate=True,
-                                  unblocked=not block_parallel)
+        sparse = first_layer_rows(be, X, config.FORWARD_BLOCK if block_parallel else n, estimate=True)
         if return_all:
             outs = [np.empty((n, m), dtype=self.dtype) for m in self.layer_dims[1:]]
             self._forward_rows(X, outs, logits, sparse=sparse)
