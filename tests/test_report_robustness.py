@@ -212,6 +212,8 @@ def test_verdicts_references_and_summary(tmp_path):
     summary = html_text[html_text.index("<h2>Summary</h2>"):html_text.index("Contents")]
     assert 'href="#sec-C5"' in summary and 'href="#sec-C6"' in summary and "89.9%" in summary
     assert ("yes" if v["holds"] else "no") in summary
+    assert f"Data of the comparisons: {ref['data']}" in summary.replace("&#x27;", "'")  # named once, under the table
+    assert summary.count("Data of the comparisons") == 1
     assert "fastnn beside the course" in html_text and "Verdicts" in html_text
 
 

@@ -43,7 +43,7 @@ REGISTRY: dict = {}
 GROUPS = {
     "A": "Backprop by hand (scalar autodiff engine)",
     "B": "Vectorised one-hidden-layer network on MNIST (784-300-10)",
-    "C": "The 'lecture 3' network study on MNIST (784-256-128-10)",
+    "C": "The 'lecture 3' network study on MNIST-format images (784-256-128-10)",
     "D": "Decision boundaries on toy data",
     "E": "A small convolutional network on MNIST",
 }

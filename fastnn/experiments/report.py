@@ -412,8 +412,12 @@ def render_summary(sections) -> str:
                     f"<td>{refs or '—'}</td><td>{verdicts or '—'}</td></tr>")
     if not rows:
         return ""
+    # the data behind "fastnn vs the course" (e.g. Fashion-MNIST here, full MNIST there), once each
+    data = dict.fromkeys(r.get("data") for sec in sections for r in (sec.get("meta") or {}).get("references") or []
+                         if r.get("data"))
+    note = "".join(f'<p class="note">Data of the comparisons: {esc(d)}.</p>' for d in data)
     return ('<h2>Summary</h2><table class="summary"><tr><th>experiment</th><th>title</th><th>headline result</th>'
-            '<th>fastnn vs the course</th><th>verdict</th></tr>' + "".join(rows) + "</table>")
+            '<th>fastnn vs the course</th><th>verdict</th></tr>' + "".join(rows) + "</table>" + note)
 
 
 def _scale_line(sections) -> str:
