@@ -68,8 +68,10 @@ FORWARD_BLOCK = 1024
 # MNIST has 19 % nonzeros, Fashion-MNIST 50 %. Row blocks of ROW_BLOCK rows and whole full-batch
 # steps (inference too) stop at 40 %, below the kernels' crossover: whole W1r fits on Fashion-MNIST (50 %,
 # bench/peers.py, 2026-12-01, AMD EPYC) gained nothing in steady state (12-step fits 0.271-0.283 s
-# per step sparse vs 0.285-0.287 dense) and paid X's sparse rows and their per-block transposes
-# (≈0.1-0.2 s per fit, 376 MB): 3-step fits 1.11× the GEMM floor sparse vs 0.99× dense. Steps that
+# per step sparse vs 0.285-0.287 dense: with two row-block workers at once the sparse kernels slow
+# from 0.67× to 0.86-0.93× of dense, their CSR rows and Xᵀ being two streams from memory where dense
+# reads each X block twice, the second time from L3) and paid X's sparse rows and their per-block
+# transposes (≈0.1-0.2 s per fit, 376 MB): 3-step fits 1.11× the GEMM floor sparse vs 0.99× dense. Steps that
 # are not row-blocked (fit(record="layers") keeps every row's activations: the C study) lose more at
 # 50 % (bench/sparse_study_step.py, 20 iterations interleaved: sparse 0.82-0.86 s/it vs dense
 # 0.64-0.67 on one thread, 0.38 vs 0.325 on two) and win at 19 % (mnist-5k: 0.023 vs 0.038).
