@@ -5,8 +5,9 @@ record="layers" every 5 iterations and the per-iteration update-magnitude callba
     flock /tmp/fastnn-bench.lock python bench/sparse_study_step.py fashion-mnist --threads 1
     python bench/sparse_study_step.py mnist-5k --iterations 20
 
-Prints seconds per iteration of each setting; "auto" is what fastnn chooses, "dense" has every
-sparse limit switched off.
+Prints seconds per iteration of each setting; "auto" is what fastnn chooses (or with
+``--sparse-limit``), "dense" has every sparse limit switched off. Run two at once (``&``) to see
+the C study's --jobs 2 case: two one-thread workers sharing the memory bus.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None, help="fastnn threads (default: all cores)")
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--sparse-limit", type=float, default=None,
+                    help="SPARSE_MAX_DENSITY_BLOCK for the 'auto' runs (default: fastnn.config's)")
     args = ap.parse_args(argv)
     import numpy as np
 
@@ -41,6 +44,8 @@ def main(argv=None):
                "relu + CE": dict(LECTURE3_BASE, activation="relu", output="softmax", loss="ce", init="he")}
     limits = config.SPARSE_KERNEL_LIMITS + ("SPARSE_CLOOP_MAX_DENSITY",)
     auto = {k: getattr(config, k) for k in limits}
+    if args.sparse_limit is not None:
+        auto["SPARSE_MAX_DENSITY_BLOCK"] = args.sparse_limit
     _train(dict(LECTURE3_BASE, iterations=2, lr_scale=1.0), X, y, Xt, yt, 0, "auto")  # warm up
     for _ in range(args.repeats):
         for name, cfg in configs.items():

@@ -54,14 +54,17 @@ static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indic
 #ifndef FASTNN_SPMM_PACK_MIN_ROWS
 #define FASTNN_SPMM_PACK_MIN_ROWS 64
 #endif
-/* Rows of C (outputs) taken through all inner tiles of a chunk of units together: the chunk's part
- * of them (rows × FASTNN_SPMM_CHUNK_BYTES, 256 KB) stays in L2. Before, every tile made a pass over
- * all rows: a 60,000-row full-batch forward (784→256) streamed its 15 MB chunk of C from memory
- * once per tile (7 per chunk). Fashion-MNIST's 60,000 images, one thread: 418 ms before, 216 ms with
- * blocks of 1024 rows (dense GEMM + epilogue: 218 ms); 2048-row blocks: unchanged. */
-#ifndef FASTNN_SPMM_BLOCK_ROWS
-#define FASTNN_SPMM_BLOCK_ROWS 1024
+/* Output rows taken through every chunk of units and every inner tile together: their rows of C
+ * stay in L2 while B's packed chunks are read tile by tile (C that fits in this many bytes is taken
+ * whole; B's chunk is then packed once, else once per block of rows). Before, each chunk made a
+ * pass over all rows of C: a 60,000-row full-batch forward (784→256, float32) streamed C
+ * from memory once per chunk and tile. That forward on Fashion-MNIST's 60,000 images, one thread
+ * (two interleaved builds, two runs each): 418 ms before; 181-214 ms with chunks outermost and
+ * 1024-row blocks; 124-164 ms in this order (dense: 208 ms). 2048-row blocks time alike in both. */
+#ifndef FASTNN_SPMM_BLOCK_BYTES
+#define FASTNN_SPMM_BLOCK_BYTES 262144
 #endif
+#define FASTNN_SPMM_MIN_BLOCK_ROWS 16
 /* Nonzeros of a row taken together in the chunk loop (each with its own NV accumulators) */
 #ifndef FASTNN_SPMM_UNROLL
 #define FASTNN_SPMM_UNROLL 2
@@ -121,22 +124,26 @@ FASTNN_CLONES static void fastnn_spmm_##SUFFIX(const int64_t *restrict ptr,     
         int64_t *restrict cur, T *restrict pk) {                                                  \
     enum { VL = 64 / sizeof(T), J = FASTNN_SPMM_CHUNK_BYTES / sizeof(T) };                     \
     const int packed = n_outer >= FASTNN_SPMM_PACK_MIN_ROWS;                                       \
-    if (!accumulate) { for (long q = 0; q < n_outer * m; q++) C[q] = 0; }                          \
-    for (long j0 = 0; j0 < m;) {                                                                   \
-        const long w = m - j0 >= J ? J : m - j0, nv = (w + VL - 1) / VL, ws = nv * VL;             \
-        /* vectors per chunk in registers, the rows of B they read (stride ld), the inner tile */  \
-        const long nvf = packed ? nv : w / VL, ld = packed ? ws : m;                               \
-        const T *src = packed ? pk : B + j0;                                                       \
-        const long K = packed ? FASTNN_SPMM_TILE_BYTES / (ws * (long)sizeof(T)) : n_inner;         \
-        if (packed) {                                                                              \
-            for (long k = 0; k < n_inner; k++) {                                                   \
-                for (long j = 0; j < w; j++) pk[k * ws + j] = B[k * m + j0 + j];                   \
-                for (long j = w; j < ws; j++) pk[k * ws + j] = 0;                                  \
+    /* rows of C taken through every chunk and tile together (all of them when C fits in cache, or \
+     * when B is the larger operand: repacking its chunks per block would cost more than C's pass) */\
+    const long rb_fit = FASTNN_SPMM_BLOCK_BYTES / (m * (long)sizeof(T)),                           \
+               rb = n_outer * m * (long)sizeof(T) <= FASTNN_SPMM_BLOCK_BYTES || n_inner > n_outer ? n_outer\
+                    : (rb_fit > FASTNN_SPMM_MIN_BLOCK_ROWS ? rb_fit : FASTNN_SPMM_MIN_BLOCK_ROWS); \
+    for (long i0 = 0; i0 < n_outer; i0 += rb) {                                                    \
+        const long i1 = n_outer - i0 > rb ? i0 + rb : n_outer;                                     \
+        if (!accumulate) { for (long q = i0 * m; q < i1 * m; q++) C[q] = 0; }                      \
+        for (long j0 = 0; j0 < m;) {                                                               \
+            const long w = m - j0 >= J ? J : m - j0, nv = (w + VL - 1) / VL, ws = nv * VL;         \
+            /* vectors per chunk in registers, the rows of B they read (stride ld), the inner tile */\
+            const long nvf = packed ? nv : w / VL, ld = packed ? ws : m;                           \
+            const T *src = packed ? pk : B + j0;                                                   \
+            const long K = packed ? FASTNN_SPMM_TILE_BYTES / (ws * (long)sizeof(T)) : n_inner;     \
+            if (packed && (i0 == 0 || m > J)) { /* one chunk of B packed at a time */              \
+                for (long k = 0; k < n_inner; k++) {                                               \
+                    for (long j = 0; j < w; j++) pk[k * ws + j] = B[k * m + j0 + j];               \
+                    for (long j = w; j < ws; j++) pk[k * ws + j] = 0;                              \
+                }                                                                                  \
             }                                                                                      \
-        }                                                                                          \
-        /* the chunk's rows of C in blocks that stay in L2 through all inner tiles */              \
-        for (long i0 = 0; i0 < n_outer; i0 += FASTNN_SPMM_BLOCK_ROWS) {                            \
-            const long i1 = n_outer - i0 > FASTNN_SPMM_BLOCK_ROWS ? i0 + FASTNN_SPMM_BLOCK_ROWS : n_outer;\
             for (long i = i0; i < i1; i++) cur[i] = ptr[i];                                        \
             for (long k1 = K; k1 - K < n_inner; k1 += K) {                                         \
                 for (long i = i0; i < i1; i++) {                                                   \
@@ -160,8 +167,8 @@ FASTNN_CLONES static void fastnn_spmm_##SUFFIX(const int64_t *restrict ptr,     
                     cur[i] = p;                                                                    \
                 }                                                                                  \
             }                                                                                      \
+            j0 += w;                                                                               \
         }                                                                                          \
-        j0 += w;                                                                                   \
     }                                                                                              \
 }                                                                                                  \
 static void fastnn_csr_to_csc_##SUFFIX(const int64_t *indptr, const int32_t *indices,             \

@@ -13,8 +13,9 @@ DENSITIES = [0.0, 0.5, 0.19, 1.0]  # 100 %, 50 %, 81 % and 0 % zeros
 # (rows, features, units): odd sizes; the second spans several unit chunks of the C kernel with a
 # partial last one (B read in place: under 64 rows per thread); the third has enough rows and
 # features per thread for the C kernel to pack B into tiles (several per pass); the last two have
-# more output rows per thread than one block of the C kernel (kernels/sparse.h FASTNN_SPMM_BLOCK_ROWS):
-# the forward's (2600 rows) and a short batch's weight gradient's (2100 features)
+# outputs too large for one pass (kernels/sparse.h FASTNN_SPMM_BLOCK_BYTES): the forward's (2600
+# rows) and a short batch's weight gradient's (2100 features) go in blocks of rows, B's chunks
+# repacked per block
 SHAPES = [(37, 53, 19), (101, 111, 70), (613, 530, 45), (2600, 60, 90), (40, 2100, 90)]
 REF = get_backend("numpy")
 
