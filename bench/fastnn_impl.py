@@ -28,10 +28,9 @@ VARIANTS = {"dense": ("auto", "auto", False), "sparse": ("auto", "kernels", True
 def _variant(backend):
     """(model backend, fit engine) of ``backend``, with the sparse first layer off for "dense"."""
     model_backend, engine, sparse = VARIANTS.get(backend, (backend, "auto", True))
-    limits = config.SPARSE_KERNEL_LIMITS + ("SPARSE_CLOOP_MAX_DENSITY",)
-    saved = {name: getattr(config, name) for name in limits}
+    saved = {name: getattr(config, name) for name in config.SPARSE_LIMITS}
     if not sparse:
-        for name in limits:
+        for name in config.SPARSE_LIMITS:
             setattr(config, name, 0.0)
     try:
         yield model_backend, engine

@@ -42,8 +42,7 @@ def main(argv=None):
           f"{fastnn.get_num_threads()} thread(s)")
     configs = {"sigmoid + MSE": dict(LECTURE3_BASE),
                "relu + CE": dict(LECTURE3_BASE, activation="relu", output="softmax", loss="ce", init="he")}
-    limits = config.SPARSE_KERNEL_LIMITS + ("SPARSE_CLOOP_MAX_DENSITY",)
-    auto = {k: getattr(config, k) for k in limits}
+    auto = {k: getattr(config, k) for k in config.SPARSE_LIMITS}
     if args.sparse_limit is not None:
         auto["SPARSE_MAX_DENSITY_BLOCK"] = args.sparse_limit
     _train(dict(LECTURE3_BASE, iterations=2, lr_scale=1.0), X, y, Xt, yt, 0, "auto")  # warm up

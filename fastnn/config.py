@@ -94,6 +94,8 @@ SPARSE_SMALL_BLOCK = 512
 #   batch 16    0.32  0.47  0.60  0.72  0.85  0.98   (dense 0.17 ms/step)
 # MNIST (19 % nonzeros) is well inside; Fashion-MNIST (50 %) is not taken.
 SPARSE_CLOOP_MAX_DENSITY = 0.3
+# every limit of the sparse first layer (kernel engine and C loop): all 0 switches it off
+SPARSE_LIMITS = SPARSE_KERNEL_LIMITS + ("SPARSE_CLOOP_MAX_DENSITY",)
 # Threads of the C loop's sparse products (row split with OpenMP). One: on W2r-MNIST (60,000 rows,
 # batch 64) a one-threaded epoch took 0.23 s and a two-threaded one 0.34 s (the OpenMP team and
 # OpenBLAS's spinning threads of the second layer contend for the two cores).

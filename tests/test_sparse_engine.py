@@ -97,4 +97,3 @@ def test_predict_on_sparse_rows_equals_dense(dtype, forward_block, rng, monkeypa
     X[7, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         model.predict(X)
-
