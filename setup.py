@@ -54,7 +54,7 @@ def _extension(name, source, depends):
 extensions = [
     _extension("fastnn._cykernels", "kernels/_cykernels.pyx",
                ["kernels/codes.h", "kernels/epilogue.h", "kernels/rowwise.h", "kernels/simd_math.h",
-                "kernels/small_net.h", "kernels/small_net_impl.h", "kernels/sparse.h"]),
+                "kernels/small_net.h", "kernels/small_net_impl.h", "kernels/sparse.h", "kernels/spin_team.h"]),
     _extension("fastnn._cyconv", "kernels/_cyconv.pyx", ["kernels/conv.h", "kernels/epilogue.h", "kernels/simd_math.h"]),
     # first layers that skip zero inputs (fastnn.backends.cython_sparse)
     _extension("fastnn._cysparse", "kernels/_cysparse.pyx",

@@ -6,7 +6,9 @@ time by density of X (float32, random sparsity, values in (0.05, 1)).
     python bench/sparse_cloop_crossover.py --densities 0.2 0.5 --repeats 2      # quick look
 
 Each figure is the fastest of ``--repeats`` samples of ``--steps`` steps per engine, the two
-engines alternating (the machine is shared). < 1: the sparse first layer wins.
+engines alternating (the machine is shared), each after a pause (``--settle``): BLAS's idle threads
+spin for about 0.1 s after a multithreaded product and would take a core from the sparse products'
+helpers, which a fit's back-to-back runs do not meet. < 1: the sparse first layer wins.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def _engine(X, y, batch, sparse, optimizer):
     return eng
 
 
-def measure(density, batch, steps, repeats, optimizer, seed=0):
+def measure(density, batch, steps, repeats, optimizer, settle=0.3, seed=0):
     """(dense, sparse) seconds per step."""
     rng = np.random.default_rng(seed)
     n = batch * steps
@@ -53,6 +55,7 @@ def measure(density, batch, steps, repeats, optimizer, seed=0):
     best = [np.inf, np.inf]
     for _ in range(repeats + 1):  # the first round warms up
         for i, eng in enumerate(engines):
+            time.sleep(settle)
             t = time.perf_counter()
             eng.run(order, lrs)
             best[i] = min(best[i], (time.perf_counter() - t) / steps)
@@ -66,13 +69,18 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--optimizer", default="sgd")
+    ap.add_argument("--threads", type=int, default=None, help="fastnn's threads (default: all cores)")
+    ap.add_argument("--settle", type=float, default=0.3, help="seconds of pause before each timed run")
     args = ap.parse_args(argv)
-    print(f"sparse / dense time per step, 784-300-10, {args.optimizer}, float32")
+    import fastnn
+
+    threads = fastnn.set_num_threads(args.threads)
+    print(f"sparse / dense time per step, 784-300-10, {args.optimizer}, float32, {threads} threads")
     print("batch " + " ".join(f"{d:6.2f}" for d in args.densities))
     for batch in args.batch:
         cells, dense_ms = [], []
         for d in args.densities:
-            dense, sparse = measure(d, batch, args.steps, args.repeats, args.optimizer)
+            dense, sparse = measure(d, batch, args.steps, args.repeats, args.optimizer, args.settle)
             cells.append(sparse / dense)
             dense_ms.append(dense * 1e3)
         print(f"{batch:5d} " + " ".join(f"{c:6.2f}" for c in cells)

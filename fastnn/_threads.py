@@ -112,6 +112,12 @@ def _blas_controller():
     return _state["controller"]
 
 
+def blas_on_one_thread():
+    """A context in which BLAS runs single-threaded: for code that spreads its own work over the
+    cores (BLAS's idle threads spin and would take a core from it)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
 def _executor(threads):
     ex = _state.get("executor")
     if ex is None or ex._max_workers != threads:
@@ -147,7 +153,7 @@ def run_row_blocks(work, n_rows: int, block: int, threads: int | None = None) ->
     from . import _cykernels
 
     omp = _cykernels.get_num_threads()
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with blas_on_one_thread():
         _cykernels.set_num_threads(1)
         try:
             try:

@@ -87,19 +87,23 @@ SPARSE_SMALL_BLOCK = 512
 # sparse_dense_t / sparse_weight_grad_t) when X has at most this fraction of nonzeros (judged like
 # the kernel engine's, fastnn.sparse.rows_below; dense data keeps the dense loop unchanged).
 # Measured with bench/sparse_cloop_crossover.py: SGD steps of 784-300-10 (W2's shape), sparse-loop time /
-# dense-loop time, float32, random sparsity, 2 threads, shuffled rows (fastest of 3 × 100 steps; shared
-# 2-core machine, so ±0.2 noise between neighbouring cells):
-#   density     0.10  0.20  0.30  0.40  0.50  0.60
-#   batch 64    0.46  0.73  0.74  1.15  0.84  1.30   (dense 0.32-0.39 ms/step)
-#   batch 16    0.32  0.47  0.60  0.72  0.85  0.98   (dense 0.17 ms/step)
-# MNIST (19 % nonzeros) is well inside; Fashion-MNIST (50 %) is not taken.
-SPARSE_CLOOP_MAX_DENSITY = 0.3
+# dense-loop time, float32, random sparsity, shuffled rows, fastest of 5 × 400 steps, each run after a
+# 0.3 s pause (shared 2-core AMD EPYC; ±0.1 between runs):
+#   density              0.10  0.20  0.30  0.40  0.50  0.60  0.80
+#   2 threads, batch 64  0.39  0.51  0.64  0.75  0.88  1.01  1.23   (dense 0.35 ms/step)
+#              batch 16  0.43  0.59  0.73  0.82  0.94  1.11  1.52   (dense 0.11 ms/step)
+#   1 thread,  batch 64  0.33  0.46  0.58  0.69  0.83  0.95  0.88   (dense 0.59 ms/step)
+#              batch 16  0.32  0.46  0.57  0.68  0.80  0.92  1.24   (dense 0.19 ms/step)
+# MNIST (19 % nonzeros) and Fashion-MNIST (49.8 %) are taken. (The limit was 30 % from an earlier
+# table whose runs followed each other without a pause, and whose sparse products ran on one thread.)
+SPARSE_CLOOP_MAX_DENSITY = 0.5
 # every limit of the sparse first layer (kernel engine and C loop): all 0 switches it off
 SPARSE_LIMITS = SPARSE_KERNEL_LIMITS + ("SPARSE_CLOOP_MAX_DENSITY",)
-# Threads of the C loop's sparse products (row split with OpenMP). One: on W2r-MNIST (60,000 rows,
-# batch 64) a one-threaded epoch took 0.23 s and a two-threaded one 0.34 s (the OpenMP team and
-# OpenBLAS's spinning threads of the second layer contend for the two cores).
-SPARSE_CLOOP_THREADS = 1
+# Threads of the C loop's sparse products (None: all of fastnn's threads). They split each product
+# through helpers that spin while a run lasts (kernels/spin_team.h): with an OpenMP team, whose idle
+# threads sleep between the two short products of a step, a two-threaded W2r-MNIST epoch took
+# 0.25 s against 0.23 s one-threaded; with the spinning helpers 0.14-0.17 s (dense loop: 0.33 s).
+SPARSE_CLOOP_THREADS = None
 # Backends whose sparse kernels beat their dense ones (the Numba kernels lose already at 19 % nonzeros:
 # 1.3× the dense time at 19 % on 2048-row blocks; NumPy's go through scipy.sparse, single-threaded).
 SPARSE_BACKENDS = ("cython",)

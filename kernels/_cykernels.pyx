@@ -123,6 +123,7 @@ cdef extern from "small_net.h":
         long span
         int threads
         float *R
+        void *team
     ctypedef struct fastnn_sparse_t_d:
         const int64_t *ptr
         const int32_t *idx
@@ -141,6 +142,7 @@ cdef extern from "small_net.h":
         long span
         int threads
         double *R
+        void *team
     ctypedef struct fastnn_net_t_f:
         fnn_layers_t net
         fastnn_params_t_f params
@@ -626,6 +628,7 @@ cdef int _fill_run(net_p run, floating[::1] theta, tuple network, tuple paramete
         run.buf.work, run.buf.scratch = &work[0], &work[work.shape[0] - 2 * n]
         run.opts.mean_reduction, run.opts.blas_min_weights, run.opts.fuse_sgd = mean_reduction, blas_min_weights, fuse_sgd
         run.sparse.ptr = NULL  # dense first layer unless _fill_sparse
+        run.sparse.team = NULL
         if floating is float:
             run.opts.gemm = <fnn_sgemm_t> sgemm if blas_min_weights >= 0 else NULL
         else:
@@ -678,6 +681,7 @@ cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long 
         run.sparse.cptr, run.sparse.cidx, run.sparse.cval = &cptr[0], &cidx[0], &cval[0]
         run.sparse.cur, run.sparse.pk, run.sparse.R = &cur[0], &pk[0], &R[0]
         run.sparse.span = span
+        run.sparse.team = NULL
         run.sparse.threads = min(cur.shape[0] // span, pk.shape[0] * sizeof(floating) // (span * 256))
     else:
         raise TypeError("SmallNet: the sparse values and theta differ in element type")

@@ -14,10 +14,10 @@ from libc.stdlib cimport free, malloc
 
 cdef extern from "sparse.h":
     void fastnn_spmm_f(const int64_t *ptr, const int32_t *idx, const float *val, long n_outer, long n_inner,
-                       const float *B, long m, float *C, float scale, int accumulate, int64_t *cur,
+                       const float *B, long ldb, long m, float *C, long ldc, float scale, int accumulate, int64_t *cur,
                        float *pk) nogil
     void fastnn_spmm_d(const int64_t *ptr, const int32_t *idx, const double *val, long n_outer, long n_inner,
-                       const double *B, long m, double *C, double scale, int accumulate, int64_t *cur,
+                       const double *B, long ldb, long m, double *C, long ldc, double scale, int accumulate, int64_t *cur,
                        double *pk) nogil
     void fastnn_csr_to_csc_f(const int64_t *indptr, const int32_t *indices, const float *values, long rows, long d,
                              int64_t *colptr, int32_t *rowidx, float *colval, int64_t *next) nogil
@@ -87,12 +87,12 @@ def csr_forward(const int64_t[::1] indptr, const int32_t[::1] indices, const flo
             hi = (c + 1) * rows // nc
             if hi > lo:
                 if floating is float:
-                    fastnn_spmm_f(&indptr[lo], ip, vp, hi - lo, d, &W[0, 0], m, &A[lo, 0], 1, 0, cur + lo, pk + c * pack)
+                    fastnn_spmm_f(&indptr[lo], ip, vp, hi - lo, d, &W[0, 0], m, m, &A[lo, 0], m, 1, 0, cur + lo, pk + c * pack)
                     if check:
                         bad += 1 - fastnn_all_finite_f(&A[lo, 0], (hi - lo) * m)
                     fastnn_activate_rows_f(&A[lo, 0], bp, hi - lo, m, act, <float> k, <float> alpha)
                 else:
-                    fastnn_spmm_d(&indptr[lo], ip, vp, hi - lo, d, &W[0, 0], m, &A[lo, 0], 1, 0, cur + lo, pk + c * pack)
+                    fastnn_spmm_d(&indptr[lo], ip, vp, hi - lo, d, &W[0, 0], m, m, &A[lo, 0], m, 1, 0, cur + lo, pk + c * pack)
                     if check:
                         bad += 1 - fastnn_all_finite_d(&A[lo, 0], (hi - lo) * m)
                     fastnn_activate_rows_d(&A[lo, 0], bp, hi - lo, m, act, k, alpha)
@@ -164,12 +164,12 @@ def csr_weight_grad(const int64_t[::1] indptr, const int32_t[::1] indices, const
         bounds[nc] = d
         for t in prange(nc, schedule="static", num_threads=n_threads, use_threads_if=nc > 1):
             if floating is float:
-                fastnn_spmm_f(cp + bounds[t], rp, cv, bounds[t + 1] - bounds[t], rows, Dp, m,
-                              &dW[bounds[t], 0], <float> scale, accumulate, colptr + 2 * d + 1 + bounds[t],
+                fastnn_spmm_f(cp + bounds[t], rp, cv, bounds[t + 1] - bounds[t], rows, Dp, m, m,
+                              &dW[bounds[t], 0], m, <float> scale, accumulate, colptr + 2 * d + 1 + bounds[t],
                               pk + t * pack)
             else:
-                fastnn_spmm_d(cp + bounds[t], rp, cv, bounds[t + 1] - bounds[t], rows, Dp, m,
-                              &dW[bounds[t], 0], scale, accumulate, colptr + 2 * d + 1 + bounds[t],
+                fastnn_spmm_d(cp + bounds[t], rp, cv, bounds[t + 1] - bounds[t], rows, Dp, m, m,
+                              &dW[bounds[t], 0], m, scale, accumulate, colptr + 2 * d + 1 + bounds[t],
                               pk + t * pack)
     free(colptr); free(rowidx); free(colval); free(bounds); free(pk)
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "epilogue.h"
 #include "sparse.h"  /* fastnn_spmm_*, fastnn_csr_to_csc_*: the sparse first layer */
+#include "spin_team.h"  /* fnn_team_*: spinning helpers of its products */
 #ifdef _OPENMP
 #include <omp.h>
 #endif

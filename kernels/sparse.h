@@ -5,10 +5,11 @@
  * for p in indptr[i] .. indptr[i+1]−1 (offsets absolute: a block of rows passes indptr + lo).
  * W is d×m row-major, so the m weights of one input feature are contiguous:
  *
- *   fastnn_spmm_T(ptr, idx, val, n_outer, n_inner, B, m, C, scale, accumulate, cur, pk)
+ *   fastnn_spmm_T(ptr, idx, val, n_outer, n_inner, B, ldb, m, C, ldc, scale, accumulate, cur, pk)
  *        C := scale·S·B (+ C if accumulate): S is n_outer × n_inner in compressed rows (ptr, idx,
- *        val), B is n_inner × m, C n_outer × m, all row-major; scratch: cur, n_outer offsets, and
- *        pk, n_inner·FASTNN_SPMM_CHUNK_BYTES bytes.
+ *        val), B is n_inner × m, C n_outer × m, both row-major with rows ldb and ldc ≥ m values
+ *        apart (a slice of columns of wider matrices: threads may split the units); scratch: cur,
+ *        n_outer offsets, and pk, n_inner·FASTNN_SPMM_CHUNK_BYTES bytes.
  *        The forward product is A := X·W (S = X in sparse rows, B = W) and the weight gradient
  *        dW := scale·XᵀD (S = Xᵀ, i.e. X in sparse columns, B = D).
  *        For each nonzero s_ik, C_i += s_ik·B_k is an AXPY over the units: the units go in chunks
@@ -120,7 +121,7 @@ static void fastnn_csr_to_csc_counts(const int64_t *indptr, const int32_t *indic
 typedef T fastnn_vec_##SUFFIX __attribute__((vector_size(64)));                                   \
 FASTNN_CLONES static void fastnn_spmm_##SUFFIX(const int64_t *restrict ptr,                       \
         const int32_t *restrict idx, const T *restrict val, long n_outer, long n_inner,           \
-        const T *restrict B, long m, T *restrict C, T scale, int accumulate,                      \
+        const T *restrict B, long ldb, long m, T *restrict C, long ldc, T scale, int accumulate,  \
         int64_t *restrict cur, T *restrict pk) {                                                  \
     enum { VL = 64 / sizeof(T), J = FASTNN_SPMM_CHUNK_BYTES / sizeof(T) };                     \
     const int packed = n_outer >= FASTNN_SPMM_PACK_MIN_ROWS;                                       \
@@ -131,16 +132,18 @@ FASTNN_CLONES static void fastnn_spmm_##SUFFIX(const int64_t *restrict ptr,     
                     : (rb_fit > FASTNN_SPMM_MIN_BLOCK_ROWS ? rb_fit : FASTNN_SPMM_MIN_BLOCK_ROWS); \
     for (long i0 = 0; i0 < n_outer; i0 += rb) {                                                    \
         const long i1 = n_outer - i0 > rb ? i0 + rb : n_outer;                                     \
-        if (!accumulate) { for (long q = i0 * m; q < i1 * m; q++) C[q] = 0; }                      \
+        if (!accumulate) {                                                                         \
+            for (long i = i0; i < i1; i++) memset(C + i * ldc, 0, m * sizeof(T));                 \
+        }                                                                                          \
         for (long j0 = 0; j0 < m;) {                                                               \
             const long w = m - j0 >= J ? J : m - j0, nv = (w + VL - 1) / VL, ws = nv * VL;         \
             /* vectors per chunk in registers, the rows of B they read (stride ld), the inner tile */\
-            const long nvf = packed ? nv : w / VL, ld = packed ? ws : m;                           \
+            const long nvf = packed ? nv : w / VL, ld = packed ? ws : ldb;                         \
             const T *src = packed ? pk : B + j0;                                                   \
             const long K = packed ? FASTNN_SPMM_TILE_BYTES / (ws * (long)sizeof(T)) : n_inner;     \
             if (packed && (i0 == 0 || m > J)) { /* one chunk of B packed at a time */              \
                 for (long k = 0; k < n_inner; k++) {                                               \
-                    for (long j = 0; j < w; j++) pk[k * ws + j] = B[k * m + j0 + j];               \
+                    for (long j = 0; j < w; j++) pk[k * ws + j] = B[k * ldb + j0 + j];             \
                     for (long j = w; j < ws; j++) pk[k * ws + j] = 0;                              \
                 }                                                                                  \
             }                                                                                      \
@@ -150,7 +153,7 @@ FASTNN_CLONES static void fastnn_spmm_##SUFFIX(const int64_t *restrict ptr,     
                     int64_t p = cur[i];                                                            \
                     const int64_t end = ptr[i + 1], p0 = p;                                        \
                     if (p >= end || idx[p] >= k1) continue;                                        \
-                    T *c = C + i * m + j0;                                                         \
+                    T *c = C + i * ldc + j0;                                                       \
                     switch (nvf) {                                                                 \
                     case 4: FASTNN_SPMM_CHUNK(T, fastnn_vec_##SUFFIX, VL, 4); break;               \
                     case 3: FASTNN_SPMM_CHUNK(T, fastnn_vec_##SUFFIX, VL, 3); break;               \

@@ -145,3 +145,74 @@ def test_refuses_inconsistent_sparse_arrays(monkeypatch):
             make(good[:i] + (bad,) + good[i + 1:])
     with pytest.raises(ValueError, match="15 arrays"):
         make(good[:5])
+
+
+# Shapes whose sparse products are split over threads (stored entries × units ≥ FNN_SPARSE_PAR_MIN in
+# kernels/small_net.h): the forward of a 64-row batch by units, of a 256-row batch and the weight
+# gradient by rows, through the run's spinning helpers (kernels/spin_team.h); the gradient read after
+# fused steps recomputes the first layer's block through an OpenMP team.
+WIDE_IN, WIDE_HIDDEN, WIDE_ROWS = 300, 200, 640
+
+
+@pytest.fixture
+def two_threads():
+    from fastnn import _threads
+
+    before = _threads.get_num_threads()
+    fastnn.set_num_threads(2)
+    yield
+    fastnn.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_size", [64, 256, None])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_threaded_sparse_products_follow_the_dense_trajectory(dtype, batch_size, optimizer, two_threads,
+                                                              monkeypatch):
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0.05, 1.0, (WIDE_ROWS, WIDE_IN))
+    X[rng.random(X.shape) >= 0.5] = 0.0
+    X, y = X.astype(dtype), rng.integers(0, N_OUT, WIDE_ROWS)
+    lr = 0.01 if optimizer == "adam" else 0.1
+    runs = {}
+    for name, limit, threads in (("dense", -1.0, None), ("sparse-1", 1.0, 1), ("sparse-2", 1.0, None)):
+        with monkeypatch.context() as m:
+            m.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", limit)
+            m.setattr(config, "SPARSE_CLOOP_THREADS", threads)
+            model = fastnn.DeepMLP([WIDE_IN, WIDE_HIDDEN, N_OUT], seed=0, dtype=dtype, backend="cython")
+            h = model.fit(X, y, progress=False, engine="cloop", iterations=12, lr=lr, batch_size=batch_size,
+                          optimizer=optimizer)
+        runs[name] = (np.array(h.step_loss), model.params.copy(), h.params["engine"])
+    assert runs["sparse-2"][2] == runs["sparse-1"][2] == "cython-loop+sparse" and runs["dense"][2] == "cython-loop"
+    tol = TOL[dtype]
+    for name in ("sparse-1", "sparse-2"):
+        assert len(runs[name][0]) == 12
+        np.testing.assert_allclose(runs[name][0], runs["dense"][0], **tol)
+        np.testing.assert_allclose(runs[name][1], runs["dense"][1], **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_gradient_read_after_fused_steps(dtype, two_threads, monkeypatch):
+    from fastnn import engines
+    from fastnn.train.optim import SGD
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0.05, 1.0, (WIDE_ROWS, WIDE_IN))
+    X[rng.random(X.shape) >= 0.4] = 0.0
+    X, y = X.astype(dtype), rng.integers(0, N_OUT, WIDE_ROWS)
+    model = fastnn.DeepMLP([WIDE_IN, WIDE_HIDDEN, N_OUT], seed=0, dtype=dtype, backend="cython")
+    Y = np.eye(N_OUT, dtype=dtype)[y]
+    engs = []
+    for limit in (1.0, -1.0):
+        monkeypatch.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", limit)
+        engs.append(engines.CLoopEngine(model.net, model.parameters.copy(), SGD(), X, Y, y, 64, True))
+    sparse, dense = engs
+    assert sparse._own_threads and not dense._own_threads
+    order = rng.permutation(WIDE_ROWS).astype(np.int64)
+    lrs = np.full(9, 0.2)
+    for eng in engs:
+        assert eng.run(order, lrs)[0] == 9
+    tol = TOL[dtype]
+    np.testing.assert_allclose(sparse.theta, dense.theta, **tol)
+    np.testing.assert_allclose(sparse.grad, dense.grad, **tol)
+    assert np.abs(sparse.grad[:WIDE_IN * WIDE_HIDDEN]).max() > 0

@@ -9,10 +9,12 @@ its hyper-parameters, moments and step count from the optimiser object.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .. import config
-from .._threads import get_num_threads
+from .._threads import blas_on_one_thread, get_num_threads
 from ..codes import COL_FAN_OUT
 from ..sparse import loop_buffers, loop_rows
 from .base import Engine
@@ -100,8 +102,13 @@ class CLoopEngine(LoopEngine):
         if self.sparse is not None:
             self.name += "+sparse"
         rows = self.X.shape[0] if self.full_batch else self.batch
+        threads = get_num_threads() if config.SPARSE_CLOOP_THREADS is None else \
+            min(get_num_threads(), config.SPARSE_CLOOP_THREADS)
         sparse_arrays = None if self.sparse is None else \
-            loop_buffers(self.sparse, rows, self.full_batch, int(self.layout[0, COL_FAN_OUT]), min(get_num_threads(), config.SPARSE_CLOOP_THREADS))
+            loop_buffers(self.sparse, rows, self.full_batch, int(self.layout[0, COL_FAN_OUT]), threads)
+        # the sparse products' spinning helpers take the other cores while a run lasts: BLAS (the
+        # other layers' products) then runs on one thread (its idle threads spin too, on the same cores)
+        self._own_threads = self.sparse is not None and threads > 1
         # the C loop's description of this run (kernels/_cykernels.pyx: SmallNet), built once: the
         # engine's arrays are updated in place, never replaced
         self._net = get_backend("cython").kernels.SmallNet(
@@ -134,7 +141,8 @@ class CLoopEngine(LoopEngine):
         correct = np.zeros(n, dtype=np.int64)
         lrs = np.ascontiguousarray(lrs, dtype=np.float64)
         order_arg = None if self.full_batch else np.ascontiguousarray(order, dtype=np.int64)
-        done = self._net.run(lrs, float(self.opt.t), losses, correct, order_arg)
+        with blas_on_one_thread() if self._own_threads else contextlib.nullcontext():
+            done = self._net.run(lrs, float(self.opt.t), losses, correct, order_arg)
         # a step with a non-finite loss is not fused (grad is complete); otherwise the last one was
         self._stale = (order_arg, done - 1) if self._fuse_sgd and done == n else None
         rows = self._rows(order_arg, n)
