@@ -38,7 +38,7 @@ def _engine(X, y, batch, sparse, optimizer):
         eng = engines.CLoopEngine(model.net, model.parameters, make_optimizer(optimizer), X, Y, y, batch, True)
     finally:
         config.SPARSE_CLOOP_MAX_DENSITY = saved
-    assert (eng.sparse is not None) == sparse
+    assert eng.sparse == sparse
     return eng
 
 

@@ -162,45 +162,62 @@ def rows_below(X, limit: float, estimate: bool = False):
     """X in sparse rows if at most a fraction ``limit`` of its entries are nonzero, else None: judged
     first from at most DENSITY_SAMPLE_ROWS evenly spaced rows (a dense X costs no pass over it), then,
     unless ``estimate``, confirmed exactly."""
-    if X.ndim != 2 or X.size == 0:
-        return None
-    sample = X[::max(1, X.shape[0] // DENSITY_SAMPLE_ROWS)]
-    if np.count_nonzero(sample) > limit * sample.size:
+    if not _sample_below(X, limit):
         return None
     csr = to_csr(X)
     return csr if estimate or csr.density <= limit else None
 
 
-def loop_rows(X):
-    """X in sparse rows when the C loop's sparse first layer beats its dense one (at most
-    config.SPARSE_CLOOP_MAX_DENSITY nonzeros, see rows_below), else None."""
-    return rows_below(X, config.SPARSE_CLOOP_MAX_DENSITY)
+def density_below(X, limit: float) -> bool:
+    """Whether at most a fraction ``limit`` of X's entries are nonzero (NaN counts), judged like
+    rows_below but without building the sparse rows."""
+    return _sample_below(X, limit) and np.count_nonzero(X) <= limit * X.size
 
 
-def loop_buffers(csr: CSR, rows: int, full_batch: bool, fan_out: int, threads: int = 1) -> tuple:
+def _sample_below(X, limit: float) -> bool:
+    """At most a fraction ``limit`` of nonzeros in at most DENSITY_SAMPLE_ROWS evenly spaced rows of X."""
+    if X.ndim != 2 or X.size == 0:
+        return False
+    sample = X[::max(1, X.shape[0] // DENSITY_SAMPLE_ROWS)]
+    return np.count_nonzero(sample) <= limit * sample.size
+
+
+def loop_first_layer(X, full_batch: bool):
+    """Whether the C loop's first layer skips X's zeros (at most config.SPARSE_CLOOP_MAX_DENSITY
+    nonzeros), and X in sparse rows for a full batch (None for mini-batches, whose rows the loop
+    compresses at each step): (sparse, csr or None)."""
+    limit = config.SPARSE_CLOOP_MAX_DENSITY
+    if full_batch:
+        csr = rows_below(X, limit)
+        return csr is not None, csr
+    return density_below(X, limit), None
+
+
+def loop_buffers(csr, n_cols: int, dtype, rows: int, fan_out: int, threads: int = 1) -> tuple:
     """The 15 arrays of the C loop's sparse first layer (kernels/_cykernels.pyx: SmallNet(sparse=)):
-    X's (indptr, indices, values); full batch: Xᵀ's sparse rows; mini-batches of ``rows`` rows: a
-    batch's rows (rows + 1 offsets, room for its entries) and columns (n_cols + 1 offsets, entries);
-    then, for each of ``threads`` threads, the products' cursors (max(rows, n_cols)) and packing
-    space (max(rows, n_cols)·256 bytes); and the rows × fan_out scratch. Unused arrays (and empty
-    ones) hold one element."""
-    dt, d = csr.values.dtype, csr.n_cols
+    full batch (``csr``: X in sparse rows): X's (indptr, indices, values) and Xᵀ's; mini-batches of
+    ``rows`` rows (``csr`` None): room for a batch's rows (rows + 1 offsets, rows·n_cols entries) and
+    columns (n_cols + 1 offsets, entries); then, for each of ``threads`` threads, the products'
+    cursors (max(rows, n_cols)) and packing space (max(rows, n_cols)·256 bytes); and the rows ×
+    fan_out scratch, its rows padded to 16 values and 16 more for aligning its start
+    (kernels/small_net.h: FNN_R_STRIDE). Unused arrays (and empty ones) hold one element."""
+    dt, d = np.dtype(dtype), int(n_cols)
 
     def some(a, dtype):  # never empty: the C side takes the address of the first element
         return a if a.size else np.zeros(1, dtype=dtype)
 
     one_i64, one_i32, one_t = np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1, dt)
-    if full_batch:
+    if csr is not None:
         xt = csr.transpose()
-        tparts = (xt.indptr, some(xt.indices, np.int32), some(xt.values, dt))
+        parts = (csr.indptr, some(csr.indices, np.int32), some(csr.values, dt),
+                 xt.indptr, some(xt.indices, np.int32), some(xt.values, dt))
         batch = (one_i64, one_i32, one_t, one_i64, one_i32, one_t)
     else:
-        tparts = (one_i64, one_i32, one_t)
-        longest = int(np.diff(csr.indptr).max(initial=0))
-        cap = max(1, rows * longest)  # (an order may repeat rows)
+        parts = (one_i64, one_i32, one_t, one_i64, one_i32, one_t)
+        cap = max(1, rows * d)
         batch = (np.zeros(rows + 1, np.int64), np.zeros(cap, np.int32), np.zeros(cap, dt),
                  np.zeros(d + 1, np.int64), np.zeros(cap, np.int32), np.zeros(cap, dt))
     span = max(rows, d)
-    return (csr.indptr, some(csr.indices, np.int32), some(csr.values, dt), *tparts, *batch,
+    return (*parts, *batch,
             np.zeros(span * threads, np.int64), np.zeros(span * 256 // dt.itemsize * threads, dt),
-            np.zeros(rows * fan_out, dt))
+            np.zeros(rows * (-(-fan_out // 16) * 16) + 16, dt))

@@ -627,7 +627,8 @@ cdef int _fill_run(net_p run, floating[::1] theta, tuple network, tuple paramete
         run.buf.XbT, run.buf.YbT, run.buf.lb = &XbT[0], &YbT[0], &lb[0]
         run.buf.work, run.buf.scratch = &work[0], &work[work.shape[0] - 2 * n]
         run.opts.mean_reduction, run.opts.blas_min_weights, run.opts.fuse_sgd = mean_reduction, blas_min_weights, fuse_sgd
-        run.sparse.ptr = NULL  # dense first layer unless _fill_sparse
+        run.sparse.R = NULL  # dense first layer unless _fill_sparse
+        run.sparse.ptr = NULL
         run.sparse.team = NULL
         if floating is float:
             run.opts.gemm = <fnn_sgemm_t> sgemm if blas_min_weights >= 0 else NULL
@@ -639,8 +640,9 @@ cdef int _fill_run(net_p run, floating[::1] theta, tuple network, tuple paramete
 
 cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long n_rows, long rows, long n_cols,
                       long fan_out, bint full_batch) except -1:
-    """Check X's sparse rows and the sparse first layer's buffers (``sparse``: see SmallNet) and point
-    run.sparse at them. rows: rows per step; fan_out: the first layer's units."""
+    """Check the sparse first layer's arrays (``sparse``: see SmallNet) and point run.sparse at them:
+    a full batch's X and Xᵀ in sparse rows, or a mini-batch's buffers (its rows are compressed from
+    the dense X at each step). rows: rows per step; fan_out: the first layer's units."""
     indptr_, indices_, _, tptr_, tidx_, tval_, bptr_, bidx_, bval_, cptr_, cidx_, cval_, cur_, pk_, R_ = sparse
     cdef const int64_t[::1] indptr = indptr_, tptr = tptr_
     cdef const int32_t[::1] indices = indices_, tidx = tidx_
@@ -648,20 +650,19 @@ cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long 
     cdef int64_t[::1] bptr = bptr_, cptr = cptr_, cur = cur_
     cdef int32_t[::1] bidx = bidx_, cidx = cidx_
     cdef floating[::1] bval = bval_, cval = cval_, pk = pk_, R = R_
-    cdef long i, longest = 0, span = max(rows, n_cols), shortest = 0
+    cdef long i, span = max(rows, n_cols), shortest = 0
     cdef int64_t nnz
     cdef int32_t lo = 0, hi = 0
-    _require(indptr.shape[0] == n_rows + 1 and indptr[0] == 0, "SmallNet: sparse indptr must have n_rows + 1 offsets from 0")
-    for i in range(n_rows):
-        shortest = min(shortest, indptr[i + 1] - indptr[i])
-        longest = max(longest, indptr[i + 1] - indptr[i])
-    _require(shortest >= 0, "SmallNet: sparse indptr must not decrease")
-    nnz = indptr[n_rows]
-    _require(indices.shape[0] >= nnz and values.shape[0] >= nnz, "SmallNet: sparse indices/values shorter than indptr says")
-    for i in range(nnz):
-        lo, hi = min(lo, indices[i]), max(hi, indices[i])
-    _require(lo >= 0 and hi < n_cols, "SmallNet: sparse column index out of range")
     if full_batch:
+        _require(indptr.shape[0] == n_rows + 1 and indptr[0] == 0, "SmallNet: sparse indptr must have n_rows + 1 offsets from 0")
+        for i in range(n_rows):
+            shortest = min(shortest, indptr[i + 1] - indptr[i])
+        _require(shortest >= 0, "SmallNet: sparse indptr must not decrease")
+        nnz = indptr[n_rows]
+        _require(indices.shape[0] >= nnz and values.shape[0] >= nnz, "SmallNet: sparse indices/values shorter than indptr says")
+        for i in range(nnz):
+            lo, hi = min(lo, indices[i]), max(hi, indices[i])
+        _require(lo >= 0 and hi < n_cols, "SmallNet: sparse column index out of range")
         _require(tptr.shape[0] == n_cols + 1 and tptr[0] == 0 and tptr[n_cols] == nnz and tidx.shape[0] >= nnz
                  and tval.shape[0] >= nnz, "SmallNet: the transposed sparse rows do not match X")
         lo, hi = 0, 0
@@ -669,14 +670,19 @@ cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long 
             lo, hi = min(lo, tidx[i]), max(hi, tidx[i])
         _require(lo >= 0 and hi < n_rows, "SmallNet: transposed sparse row index out of range")
     else:
-        _require(bptr.shape[0] > rows and cptr.shape[0] > n_cols and bidx.shape[0] >= rows * longest
+        _require(bptr.shape[0] > rows and cptr.shape[0] > n_cols and bidx.shape[0] >= rows * n_cols
                  and min(bval.shape[0], cidx.shape[0], cval.shape[0]) >= bidx.shape[0],
                  "SmallNet: sparse batch buffers too small")
-    _require(cur.shape[0] >= span and pk.shape[0] * sizeof(floating) >= span * 256 and R.shape[0] >= rows * fan_out,
+    _require(cur.shape[0] >= span and pk.shape[0] * sizeof(floating) >= span * 256
+             and R.shape[0] >= rows * ((fan_out + 15) // 16 * 16) + 16,
              "SmallNet: sparse work buffers too small")
     if (net_p is net_f_p and floating is float) or (net_p is net_d_p and floating is double):
-        run.sparse.ptr, run.sparse.idx, run.sparse.val = &indptr[0], &indices[0], &values[0]
-        run.sparse.tptr, run.sparse.tidx, run.sparse.tval = &tptr[0], &tidx[0], &tval[0]
+        if full_batch:
+            run.sparse.ptr, run.sparse.idx, run.sparse.val = &indptr[0], &indices[0], &values[0]
+            run.sparse.tptr, run.sparse.tidx, run.sparse.tval = &tptr[0], &tidx[0], &tval[0]
+        else:
+            run.sparse.ptr, run.sparse.idx, run.sparse.val = NULL, NULL, NULL
+            run.sparse.tptr, run.sparse.tidx, run.sparse.tval = NULL, NULL, NULL
         run.sparse.bptr, run.sparse.bidx, run.sparse.bval = &bptr[0], &bidx[0], &bval[0]
         run.sparse.cptr, run.sparse.cidx, run.sparse.cval = &cptr[0], &cidx[0], &cval[0]
         run.sparse.cur, run.sparse.pk, run.sparse.R = &cur[0], &pk[0], &R[0]
@@ -708,8 +714,9 @@ cdef class SmallNet:
 
     ``sparse`` (or None: dense): the first layer from X in sparse rows, skipping its zeros (forward
     X·W1 and weight gradient Xᵀ·D1 through kernels/sparse.h; fused like a BLAS layer) — the tuple
-    fastnn.sparse.loop_buffers builds: X's (indptr, indices, values), Xᵀ's (full batch), a batch's
-    rows and columns (mini-batches), then spmm cursors, packing space and the row-major scratch R."""
+    fastnn.sparse.loop_buffers builds: a full batch's X and Xᵀ in sparse rows (indptr, indices,
+    values each), or room for a batch's rows and columns (mini-batches: compressed from the dense X
+    at each step), then spmm cursors, packing space and the row-major scratch R."""
 
     cdef fastnn_net_t_f run_f
     cdef fastnn_net_t_d run_d

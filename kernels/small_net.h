@@ -17,6 +17,10 @@
  * entries × units): an OpenMP team costs a few µs a region, a 16-row batch of 784→300 at 19 %
  * nonzeros about 700 000 multiply-adds. */
 #define FNN_SPARSE_PAR_MIN 262144
+/* Row stride (values) of the sparse first layer's row-major scratch R for fo units: a whole number
+ * of 64-byte lines for float and double; R holds rows·FNN_R_STRIDE(fo) + 16 values (the 16 for the
+ * alignment of its start, fastnn.sparse.loop_buffers) */
+#define FNN_R_STRIDE(fo) (((fo) + 15) / 16 * 16)
 
 /* First outer row of part t of nt of the n sparse rows at ptr, splitting their stored entries
  * evenly: the smallest r with ptr[r] − ptr[0] ≥ t·nnz/nt */

@@ -70,7 +70,7 @@ def _engines(X, y, batch, monkeypatch):
     for limit in (1.0, -1.0):
         monkeypatch.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", limit)
         out.append(engines.CLoopEngine(model.net, model.parameters.copy(), SGD(), X, Y, y, batch, True))
-    assert out[0].sparse is not None and out[1].sparse is None and out[0]._fuse_sgd
+    assert out[0].sparse and not out[1].sparse and out[0]._fuse_sgd
     return out
 
 
@@ -119,32 +119,55 @@ def test_dense_data_keeps_the_dense_loop_bit_for_bit(monkeypatch):
     assert np.array_equal(model.params, again.params)
 
 
+def _small_net(e, sp):
+    """A SmallNet of engine e's run with the sparse first layer's arrays sp."""
+    from fastnn.backends import get_backend
+
+    return get_backend("cython").kernels.SmallNet(
+        (e.layout, e.net.acts.astype(np.int32), e.net.ks, e.net.alphas, e.net.loss_code),
+        (e.theta, e._grad, e.opt.m1, e.opt.m2, e.opt.kind, *e.opt.hyper, e.opt.weight_decay),
+        (e.X, e.Y, e.labels, e.XT, e.YT, e.batch), (e.Xb, e.Yb, e.lb, e.buffers.work),
+        True, config.CLOOP_BLAS_MIN_WEIGHTS, False, sp)
+
+
 def test_refuses_inconsistent_sparse_arrays(monkeypatch):
     from fastnn.sparse import loop_buffers, to_csr
 
     X, y = _data(0.3, np.float64)
-    sparse, _ = _engines(X, y, 16, monkeypatch)
-    from fastnn.backends import get_backend
+    batched, _ = _engines(X, y, 16, monkeypatch)
+    full, _ = _engines(X, y, N_ROWS, monkeypatch)
+    good_batch = loop_buffers(None, N_IN, X.dtype, 16, N_HIDDEN)
+    good_full = loop_buffers(to_csr(X), N_IN, X.dtype, N_ROWS, N_HIDDEN)
+    _small_net(batched, good_batch)
+    _small_net(full, good_full)
+    # a mini-batch's room: every value of its rows (6: one offset short; 7: fewer entries than rows × n_cols)
+    bad_batch = [(6, good_batch[6][:-1]), (7, good_batch[7][:-1]), (14, good_batch[14][:-1]),
+                 (2, good_batch[2].astype(np.float32))]
+    bad_index, bad_row = good_full[1].copy(), good_full[4].copy()
+    bad_index[3], bad_row[5] = N_IN, N_ROWS
+    bad_full = [(1, bad_index), (4, bad_row), (0, good_full[0][:-1]), (3, good_full[3][:-1]), (14, good_full[14][:-1]),
+                (2, good_full[2].astype(np.float32))]
+    for eng, good, bad_cases in ((batched, good_batch, bad_batch), (full, good_full, bad_full)):
+        for i, bad in bad_cases:
+            with pytest.raises((ValueError, TypeError)):
+                _small_net(eng, good[:i] + (bad,) + good[i + 1:])
+        with pytest.raises(ValueError, match="15 arrays"):
+            _small_net(eng, good[:5])
 
-    kernels = get_backend("cython").kernels
-    good = loop_buffers(to_csr(X), 16, False, N_HIDDEN)
 
-    def make(sp):
-        e = sparse
-        return kernels.SmallNet((e.layout, e.net.acts.astype(np.int32), e.net.ks, e.net.alphas, e.net.loss_code),
-                                (e.theta, e._grad, e.opt.m1, e.opt.m2, e.opt.kind, *e.opt.hyper, e.opt.weight_decay),
-                                (e.X, e.Y, e.labels, e.XT, e.YT, e.batch), (e.Xb, e.Yb, e.lb, e.buffers.work),
-                                True, config.CLOOP_BLAS_MIN_WEIGHTS, False, sp)
+def test_mini_batches_build_no_sparse_copy_of_x(monkeypatch):
+    """Mini-batches compress their rows of the dense X at each step; only a full batch pays for X in
+    sparse rows (and Xᵀ)."""
+    from fastnn import sparse as sparse_mod
 
-    make(good)
-    bad_index = good[1].copy()
-    bad_index[3] = N_IN
-    for i, bad in [(1, bad_index), (0, good[0][:-1]), (7, good[7][:1]), (14, good[14][:-1]),
-                   (2, good[2].astype(np.float32))]:
-        with pytest.raises((ValueError, TypeError)):
-            make(good[:i] + (bad,) + good[i + 1:])
-    with pytest.raises(ValueError, match="15 arrays"):
-        make(good[:5])
+    X, y = _data(0.3, np.float32)
+    built = []
+    real = sparse_mod.to_csr
+    monkeypatch.setattr(sparse_mod, "to_csr", lambda A: built.append(A.shape) or real(A))
+    batched, _ = _engines(X, y, 16, monkeypatch)
+    assert batched.sparse and batched.csr is None and built == []
+    full, _ = _engines(X, y, N_ROWS, monkeypatch)
+    assert full.sparse and full.csr is not None and built == [X.shape]
 
 
 # Shapes whose sparse products are split over threads (stored entries × units ≥ FNN_SPARSE_PAR_MIN in
@@ -216,3 +239,18 @@ def test_threaded_gradient_read_after_fused_steps(dtype, two_threads, monkeypatc
     np.testing.assert_allclose(sparse.theta, dense.theta, **tol)
     np.testing.assert_allclose(sparse.grad, dense.grad, **tol)
     assert np.abs(sparse.grad[:WIDE_IN * WIDE_HIDDEN]).max() > 0
+
+
+def test_threads_stay_with_blas_when_later_layers_dominate(two_threads, monkeypatch):
+    """The sparse products take the cores (and BLAS one thread) only when the first layer carries
+    most of the weights."""
+    from fastnn import engines
+    from fastnn.train.optim import SGD
+
+    monkeypatch.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", 1.0)
+    X, y = _data(0.3, np.float32)
+    for dims, own in (([N_IN, 64, N_OUT], True), ([N_IN, 16, 200, N_OUT], False)):
+        model = fastnn.DeepMLP(dims, seed=0, dtype=np.float32, backend="cython")
+        Y = np.eye(N_OUT, dtype=np.float32)[y]
+        eng = engines.CLoopEngine(model.net, model.parameters, SGD(), X, Y, y, 16, True)
+        assert eng.sparse and eng._own_threads == own

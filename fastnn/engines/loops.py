@@ -15,8 +15,8 @@ import numpy as np
 
 from .. import config
 from .._threads import blas_on_one_thread, get_num_threads
-from ..codes import COL_FAN_OUT
-from ..sparse import loop_buffers, loop_rows
+from ..codes import COL_FAN_IN, COL_FAN_OUT
+from ..sparse import loop_buffers, loop_first_layer
 from .base import Engine
 
 
@@ -80,8 +80,8 @@ class CLoopEngine(LoopEngine):
     With plain SGD and no weight decay the C loop updates the weights of BLAS layers inside their
     gradient's GEMM (no separate pass over θ and grad); ``grad`` then recomputes those blocks for
     the last step when it is read. On sparse inputs (at most config.SPARSE_CLOOP_MAX_DENSITY
-    nonzeros) the first layer skips X's zeros, from X in sparse rows built once here (``sparse``:
-    the CSR, else None)."""
+    nonzeros; ``sparse`` True) the first layer skips X's zeros: a full batch reads X in sparse rows
+    built once here (``csr``), mini-batches compress their rows of X at each step."""
 
     name = "cython-loop"
 
@@ -98,17 +98,20 @@ class CLoopEngine(LoopEngine):
             self.XT = self.YT = np.zeros((1, 1), dtype=dtype)
         self._fuse_sgd = config.CLOOP_FUSE_SGD and opt.name == "sgd" and opt.weight_decay == 0.0
         self._stale = None  # (order, step) of a last step whose fused weight gradients are not in grad
-        self.sparse = loop_rows(self.X)
-        if self.sparse is not None:
+        self.sparse, self.csr = loop_first_layer(self.X, self.full_batch)
+        if self.sparse:
             self.name += "+sparse"
         rows = self.X.shape[0] if self.full_batch else self.batch
         threads = get_num_threads() if config.SPARSE_CLOOP_THREADS is None else \
             min(get_num_threads(), config.SPARSE_CLOOP_THREADS)
-        sparse_arrays = None if self.sparse is None else \
-            loop_buffers(self.sparse, rows, self.full_batch, int(self.layout[0, COL_FAN_OUT]), threads)
+        weights = self.layout[:, COL_FAN_IN] * self.layout[:, COL_FAN_OUT]
+        if weights[0] < weights[1:].sum():  # the other layers' products need BLAS's threads more
+            threads = 1
+        sparse_arrays = None if not self.sparse else \
+            loop_buffers(self.csr, self.X.shape[1], dtype, rows, int(self.layout[0, COL_FAN_OUT]), threads)
         # the sparse products' spinning helpers take the other cores while a run lasts: BLAS (the
         # other layers' products) then runs on one thread (its idle threads spin too, on the same cores)
-        self._own_threads = self.sparse is not None and threads > 1
+        self._own_threads = self.sparse and threads > 1
         # the C loop's description of this run (kernels/_cykernels.pyx: SmallNet), built once: the
         # engine's arrays are updated in place, never replaced
         self._net = get_backend("cython").kernels.SmallNet(
