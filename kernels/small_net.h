@@ -88,6 +88,7 @@ typedef struct {
 #define FNN_ABS fabsf
 #define FNN_SPMM fastnn_spmm_f
 #define FNN_CSC fastnn_csr_to_csc_f
+#define FNN_COMPRESS fastnn_compress_row_f
 #include "small_net_impl.h"
 #undef T
 #undef FNN_GEMM
@@ -98,6 +99,7 @@ typedef struct {
 #undef FNN_ABS
 #undef FNN_SPMM
 #undef FNN_CSC
+#undef FNN_COMPRESS
 
 #define T double
 #define FNN_GEMM fnn_dgemm_t
@@ -108,6 +110,7 @@ typedef struct {
 #define FNN_ABS fabs
 #define FNN_SPMM fastnn_spmm_d
 #define FNN_CSC fastnn_csr_to_csc_d
+#define FNN_COMPRESS fastnn_compress_row_d
 #include "small_net_impl.h"
 #undef T
 #undef FNN_GEMM
@@ -118,5 +121,6 @@ typedef struct {
 #undef FNN_ABS
 #undef FNN_SPMM
 #undef FNN_CSC
+#undef FNN_COMPRESS
 
 #endif

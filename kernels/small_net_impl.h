@@ -72,7 +72,7 @@ typedef struct {
 typedef struct {
     const int64_t *ptr; const int32_t *idx; const T *val;    /* full batch: all of X (rows × n_cols) in sparse rows */
     const int64_t *tptr; const int32_t *tidx; const T *tval; /* full batch: Xᵀ in sparse rows */
-    int64_t *bptr; int32_t *bidx; T *bval;  /* mini-batches: a batch's rows (batch + 1 offsets, batch·n_cols entries) */
+    int64_t *bptr; int32_t *bidx; T *bval;  /* mini-batches: a batch's rows (batch + 1 offsets, room for batch·n_cols + FASTNN_COMPRESS_SLACK entries) */
     int64_t *cptr; int32_t *cidx; T *cval;  /* and its columns (n_cols + 1 offsets, entries) */
     int64_t *cur;  /* per thread, span offsets: spmm cursors (thread 0's: also a batch's column counts) */
     T *pk;         /* per thread, span·FASTNN_SPMM_CHUNK_BYTES bytes: spmm packing */
@@ -278,12 +278,7 @@ static inline FNN_NAME(sparse_t) FNN_NAME(sparse_rows)(const FNN_NAME(sparse_t) 
     int64_t q = 0;
     sp->bptr[0] = 0;
     for (long r = 0; r < rows; r++) {
-        const T *x = X + src[r] * n_cols;
-        for (long j = 0; j < n_cols; j++) {  /* branch-free: the cursor advances past nonzeros only */
-            sp->bidx[q] = (int32_t)j;
-            sp->bval[q] = x[j];
-            q += x[j] != 0;
-        }
+        q += FNN_COMPRESS(X + src[r] * n_cols, n_cols, sp->bidx + q, sp->bval + q);
         sp->bptr[r + 1] = q;
     }
     FNN_CSC(sp->bptr, sp->bidx, sp->bval, rows, n_cols, sp->cptr, sp->cidx, sp->cval, sp->cur);

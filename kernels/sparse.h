@@ -191,4 +191,58 @@ static void fastnn_csr_to_csc_##SUFFIX(const int64_t *indptr, const int32_t *ind
 FASTNN_DEFINE_SPARSE(f, float)
 FASTNN_DEFINE_SPARSE(d, double)
 
+/* fastnn_compress_row_T(x, n, idx, val): idx, val := the columns and values of the n values at x
+ * that are not 0 (NaN included), in order; returns their count. Writes up to FASTNN_COMPRESS_SLACK
+ * values past the last one it keeps (the buffers need that room). The C loop compresses each
+ * mini-batch's rows with it: branch-free scalar code takes about a cycle a value; with AVX-512,
+ * sixteen floats are compared and compressed in registers at once (the register form of
+ * vcompressps: its memory form is slow on AMD Zen 4). */
+#define FASTNN_COMPRESS_SLACK 16
+#define FASTNN_DEFINE_COMPRESS(SUFFIX, T)                                                          \
+/* columns j0..n−1 of the row at x, branch-free: the cursor advances past values kept only */      \
+static inline long fastnn_compress_cols_##SUFFIX(const T *x, long j0, long n, int32_t *idx, T *val) {     \
+    long q = 0;                                                                                    \
+    for (long j = j0; j < n; j++) {                                                                \
+        idx[q] = (int32_t)j;                                                                       \
+        val[q] = x[j];                                                                             \
+        q += x[j] != 0;                                                                            \
+    }                                                                                              \
+    return q;                                                                                      \
+}
+FASTNN_DEFINE_COMPRESS(f, float)
+FASTNN_DEFINE_COMPRESS(d, double)
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static inline long fastnn_compress_row_avx512_f(const float *x, long n, int32_t *idx,
+                                                                            float *val) {
+    long q = 0, j = 0;
+    __m512i cols = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    for (; j + 16 <= n; j += 16) {
+        const __m512 v = _mm512_loadu_ps(x + j);
+        const __mmask16 keep = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);  /* NaN: kept */
+        _mm512_storeu_ps(val + q, _mm512_maskz_compress_ps(keep, v));
+        _mm512_storeu_si512((void *)(idx + q), _mm512_maskz_compress_epi32(keep, cols));
+        q += __builtin_popcount((unsigned)keep);
+        cols = _mm512_add_epi32(cols, sixteen);
+    }
+    return q + fastnn_compress_cols_f(x, j, n, idx + q, val + q);
+}
+#endif
+
+static inline long fastnn_compress_row_f(const float *x, long n, int32_t *idx, float *val) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    static int avx512 = -1;  /* (a benign race: every thread computes the same value) */
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    if (avx512) return fastnn_compress_row_avx512_f(x, n, idx, val);
+#endif
+    return fastnn_compress_cols_f(x, 0, n, idx, val);
+}
+
+static inline long fastnn_compress_row_d(const double *x, long n, int32_t *idx, double *val) {
+    return fastnn_compress_cols_d(x, 0, n, idx, val);
+}
+
+
 #endif
