@@ -124,6 +124,7 @@ cdef extern from "small_net.h":
         int threads
         float *R
         void *team
+        int columns_posted
     ctypedef struct fastnn_sparse_t_d:
         const int64_t *ptr
         const int32_t *idx
@@ -143,6 +144,7 @@ cdef extern from "small_net.h":
         int threads
         double *R
         void *team
+        int columns_posted
     ctypedef struct fastnn_net_t_f:
         fnn_layers_t net
         fastnn_params_t_f params
@@ -630,6 +632,7 @@ cdef int _fill_run(net_p run, floating[::1] theta, tuple network, tuple paramete
         run.sparse.R = NULL  # dense first layer unless _fill_sparse
         run.sparse.ptr = NULL
         run.sparse.team = NULL
+        run.sparse.columns_posted = 0
         if floating is float:
             run.opts.gemm = <fnn_sgemm_t> sgemm if blas_min_weights >= 0 else NULL
         else:
@@ -688,6 +691,7 @@ cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long 
         run.sparse.cur, run.sparse.pk, run.sparse.R = &cur[0], &pk[0], &R[0]
         run.sparse.span = span
         run.sparse.team = NULL
+        run.sparse.columns_posted = 0
         run.sparse.threads = min(cur.shape[0] // span, pk.shape[0] * sizeof(floating) // (span * 256))
     else:
         raise TypeError("SmallNet: the sparse values and theta differ in element type")

@@ -80,6 +80,7 @@ typedef struct {
     int threads;   /* threads of the sparse products (at most as many as cur and pk have room for) */
     T *R;          /* batch × fan_out of the first layer, row-major */
     void *team;    /* a run's spinning helpers (fnn_team_t, spin_team.h) for those products, or NULL: OpenMP */
+    int columns_posted;  /* a step's batch columns (tptr..) are being built by the team's helpers */
 } FNN_NAME(sparse_t);
 
 /* Everything one training run of the C loop reads and writes (see FNN_NAME(train)) */
@@ -267,10 +268,11 @@ static inline void FNN_NAME(transpose)(const T *restrict S, long r, long c, long
 
 /* The step's inputs in sparse form: all of X (full batch, src == NULL: sp itself) or its rows
  * src[0..rows) of the dense X (row-major, n_cols) compressed into the batch buffers (every value
- * that is not 0, NaN included), with their columns; returned as a sparse_t whose ptr/idx/val (rows
- * numbered from 0) and tptr/tidx/tval (Xbᵀ) describe the step. (Compressing a batch costs a pass
- * over its rows, about what the dense path's gather costs; a sparse copy of all of X would cost a
- * pass over X and its memory per fit: on Fashion-MNIST, 0.1-0.6 s and 185 MB for a 0.3 s epoch.) */
+ * that is not 0, NaN included); returned as a sparse_t whose ptr/idx/val (rows numbered from 0)
+ * and tptr/tidx/tval (Xbᵀ: the batch's columns, built by sparse_columns) describe the step.
+ * (Compressing a batch costs a pass over its rows, about what the dense path's gather costs; a
+ * sparse copy of all of X would cost a pass over X and its memory per fit: on Fashion-MNIST,
+ * 0.1-0.6 s and 185 MB for a 0.3 s epoch.) */
 static inline FNN_NAME(sparse_t) FNN_NAME(sparse_rows)(const FNN_NAME(sparse_t) *sp, const T *X, const int64_t *src,
                                                        long rows, long n_cols) {
     FNN_NAME(sparse_t) v = *sp;
@@ -281,10 +283,25 @@ static inline FNN_NAME(sparse_t) FNN_NAME(sparse_rows)(const FNN_NAME(sparse_t) 
         q += FNN_COMPRESS(X + src[r] * n_cols, n_cols, sp->bidx + q, sp->bval + q);
         sp->bptr[r + 1] = q;
     }
-    FNN_CSC(sp->bptr, sp->bidx, sp->bval, rows, n_cols, sp->cptr, sp->cidx, sp->cval, sp->cur);
     v.ptr = sp->bptr; v.idx = sp->bidx; v.val = sp->bval;
     v.tptr = sp->cptr; v.tidx = sp->cidx; v.tval = sp->cval;
     return v;
+}
+
+/* The batch's columns (Xbᵀ in sparse rows) from its rows, for the weight gradient Xbᵀ·D: a team
+ * job (one part, run by thread t, its cursors as scratch) that a helper takes while the caller
+ * finishes the forward pass and the other layers' backward. (Built in turn it took 9 % of a
+ * W2r-Fashion epoch's samples, in the calling thread, while the helpers waited.) */
+typedef struct {
+    const FNN_NAME(sparse_t) *v;
+    long rows, n_cols;
+} FNN_NAME(columns_job_t);
+
+static void FNN_NAME(sparse_columns)(const void *job_, int p, int parts, int t) {
+    const FNN_NAME(columns_job_t) *j = (const FNN_NAME(columns_job_t) *)job_;
+    const FNN_NAME(sparse_t) *v = j->v;
+    (void)p; (void)parts;
+    FNN_CSC(v->ptr, v->idx, v->val, j->rows, j->n_cols, v->cptr, v->cidx, v->cval, v->cur + t * v->span);
 }
 
 /* One sparse product C := scale·S·B (+ C if accumulate) of spmm_par, as a job for its threads */
@@ -377,6 +394,7 @@ static inline void FNN_NAME(sparse_dense_t)(const FNN_NAME(sparse_t) *sp, const 
 static inline void FNN_NAME(sparse_weight_grad_t)(const FNN_NAME(sparse_t) *sp, const T *D, T *W, T *dW, T *db,
                                                   long fi, long fo, long n, T wd, T sgd_lr) {
     FNN_NAME(transpose)(D, fo, n, n, sp->R, NULL);
+    if (sp->columns_posted) fnn_team_wait((fnn_team_t *)sp->team);  /* the batch's columns */
     if (sgd_lr != 0) {
         FNN_NAME(spmm_par)(sp, sp->tptr, sp->tidx, sp->tval, fi, n, sp->R, fo, W, fo, -sgd_lr, 1);
     } else {
@@ -582,20 +600,27 @@ FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const doub
             }
             yt = YbT; lab = lb;
         }
+        FNN_NAME(columns_job_t) columns = {&spv, rows, n_cols};
         if (sparse) {
             spv = FNN_NAME(sparse_rows)(&run->sparse, X, order ? order + s * batch : NULL, rows, n_cols);
             if (team_state == 0 && (spv.ptr[rows] - spv.ptr[0]) * layout[FNN_COL_FAN_OUT] >= FNN_SPARSE_PAR_MIN)
                 team_state = fnn_team_start(&team, run->sparse.threads) > 1 ? 1 : -1;  /* (no helper: none to stop) */
             spv.team = team_state == 1 ? (void *)&team : NULL;
+            if (order && !spv.team) FNN_NAME(sparse_columns)(&columns, 0, 1, 0);
         }
         const T scale = mean_reduction ? (T)1 / (T)rows : (T)1;
         const double loss = FNN_NAME(forward_loss)(theta, net, xt, x_sample_major, sparse ? &spv : NULL, yt, rows, scale,
                                                    work, scratch, gemm, blas_min_weights);
+        if (sparse && order && spv.team) {  /* the batch's columns, built by a helper meanwhile */
+            fnn_team_post(&team, FNN_NAME(sparse_columns), &columns, 1);
+            spv.columns_posted = 1;
+        }
         losses[s] = loss;
         if (n_labels) correct[s] = FNN_NAME(count_correct)(work + lo[FNN_COL_A_OFF], lo[FNN_COL_FAN_OUT], rows, lab, scratch, scratch + rows);
         const int finite = isfinite(loss), fused = fuse_sgd && finite;
         FNN_NAME(backward)(theta, grad, net, xt, x_sample_major, sparse ? &spv : NULL, rows, wd, work, gemm,
                            blas_min_weights, fused ? (T)lrs[s] : (T)0);
+        if (sparse && spv.columns_posted) fnn_team_wait(&team);  /* (done already in the weight gradient) */
         if (!finite) {
             done = s;
             break;
@@ -633,6 +658,8 @@ FASTNN_CLONES static void FNN_NAME(fused_gradient)(const FNN_NAME(net_t) *run, l
     }
     if (sparse) {
         const FNN_NAME(sparse_t) spv = FNN_NAME(sparse_rows)(&run->sparse, X, order ? order + s * batch : NULL, rows, n_cols);
+        const FNN_NAME(columns_job_t) columns = {&spv, rows, n_cols};
+        if (order) FNN_NAME(sparse_columns)(&columns, 0, 1, 0);
         FNN_NAME(sparse_weight_grad_t)(&spv, work + layout[FNN_COL_D_OFF], theta + layout[FNN_COL_W_OFF], grad + layout[FNN_COL_W_OFF],
                                        NULL, layout[FNN_COL_FAN_IN], layout[FNN_COL_FAN_OUT], rows, (T)0, (T)0);
     }

@@ -14,6 +14,9 @@
  *   fnn_team_start(team, nth)          start nth − 1 helpers; returns the threads of the team (≥ 1)
  *   fnn_team_run(team, fn, job, parts) fn(job, p, parts, t) for every part p = 0..parts−1, each by
  *                                      one thread t (0: the caller; t picks the thread's scratch)
+ *   fnn_team_post(team, fn, job, parts) the same, left to the helpers while the caller goes on
+ *   fnn_team_wait(team)                until the last job is done (the caller takes the parts no
+ *                                      helper has claimed yet); returns at once when it is
  *   fnn_team_stop(team)                stop and join the helpers
  */
 #ifndef FASTNN_SPIN_TEAM_H
@@ -100,15 +103,23 @@ static int fnn_team_start(fnn_team_t *team, int nth) {
     return team->nth;
 }
 
-static void fnn_team_run(fnn_team_t *team, fnn_team_fn fn, const void *job, int parts) {
+static void fnn_team_post(fnn_team_t *team, fnn_team_fn fn, const void *job, int parts) {
     const uint64_t w = ((team->ticket >> 32) + 1) << 32;  /* only this thread publishes tickets */
     __atomic_store_n(&team->fn, fn, __ATOMIC_RELAXED);
     __atomic_store_n(&team->job, job, __ATOMIC_RELAXED);
     __atomic_store_n(&team->parts, parts, __ATOMIC_RELAXED);
     __atomic_store_n(&team->done, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&team->ticket, w, __ATOMIC_RELEASE);  /* publishes the job */
-    fnn_team_work(team, w, 0);
-    while (__atomic_load_n(&team->done, __ATOMIC_ACQUIRE) < parts) fnn_team_pause();
+}
+
+static void fnn_team_wait(fnn_team_t *team) {
+    fnn_team_work(team, __atomic_load_n(&team->ticket, __ATOMIC_ACQUIRE), 0);
+    while (__atomic_load_n(&team->done, __ATOMIC_ACQUIRE) < team->parts) fnn_team_pause();
+}
+
+static void fnn_team_run(fnn_team_t *team, fnn_team_fn fn, const void *job, int parts) {
+    fnn_team_post(team, fn, job, parts);
+    fnn_team_wait(team);
 }
 
 static void fnn_team_stop(fnn_team_t *team) {
