@@ -673,8 +673,8 @@ cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long 
             lo, hi = min(lo, tidx[i]), max(hi, tidx[i])
         _require(lo >= 0 and hi < n_rows, "SmallNet: transposed sparse row index out of range")
     else:
-        _require(bptr.shape[0] > rows and cptr.shape[0] > n_cols and bidx.shape[0] >= rows * n_cols + 16
-                 and min(bval.shape[0], cidx.shape[0], cval.shape[0]) >= bidx.shape[0],
+        _require(bptr.shape[0] >= 2 * (rows + 1) and cptr.shape[0] > n_cols and bidx.shape[0] >= 2 * (rows * n_cols + 16)
+                 and min(bval.shape[0], cidx.shape[0], cval.shape[0]) >= bidx.shape[0] // 2 and bval.shape[0] >= bidx.shape[0],
                  "SmallNet: sparse batch buffers too small")
     _require(cur.shape[0] >= span and pk.shape[0] * sizeof(floating) >= span * 256
              and R.shape[0] >= rows * ((fan_out + 15) // 16 * 16) + 16,

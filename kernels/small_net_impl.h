@@ -72,7 +72,7 @@ typedef struct {
 typedef struct {
     const int64_t *ptr; const int32_t *idx; const T *val;    /* full batch: all of X (rows × n_cols) in sparse rows */
     const int64_t *tptr; const int32_t *tidx; const T *tval; /* full batch: Xᵀ in sparse rows */
-    int64_t *bptr; int32_t *bidx; T *bval;  /* mini-batches: a batch's rows (batch + 1 offsets, room for batch·n_cols + FASTNN_COMPRESS_SLACK entries) */
+    int64_t *bptr; int32_t *bidx; T *bval;  /* mini-batches: two slots of a batch's rows (batch + 1 offsets, room for batch·n_cols + FASTNN_COMPRESS_SLACK entries; batch_slot) */
     int64_t *cptr; int32_t *cidx; T *cval;  /* and its columns (n_cols + 1 offsets, entries) */
     int64_t *cur;  /* per thread, span offsets: spmm cursors (thread 0's: also a batch's column counts) */
     T *pk;         /* per thread, span·FASTNN_SPMM_CHUNK_BYTES bytes: spmm packing */
@@ -266,42 +266,69 @@ static inline void FNN_NAME(transpose)(const T *restrict S, long r, long c, long
     }
 }
 
+/* Mini-batches: the batch buffers hold two slots of rows, so that a helper can compress the next
+ * batch's rows while the current one's are in use; slot k of batches of up to ``batch`` rows */
+static inline void FNN_NAME(batch_slot)(const FNN_NAME(sparse_t) *sp, int k, long batch, long n_cols, int64_t **bptr,
+                                        int32_t **bidx, T **bval) {
+    const long cap = batch * n_cols + FASTNN_COMPRESS_SLACK;
+    *bptr = sp->bptr + k * (batch + 1);
+    *bidx = sp->bidx + k * cap;
+    *bval = sp->bval + k * cap;
+}
+
+/* Rows src[0..rows) of the dense X (row-major, n_cols) compressed (every value that is not 0, NaN
+ * included) into one slot's offsets, columns and values. (Compressing a batch costs a pass over
+ * its rows, about what the dense path's gather costs; a sparse copy of all of X would cost a pass
+ * over X and its memory per fit: on Fashion-MNIST, 0.1-0.6 s and 185 MB for a 0.3 s epoch.) */
+typedef struct {
+    const T *X; const int64_t *src; long rows, n_cols;
+    int64_t *bptr; int32_t *bidx; T *bval;
+} FNN_NAME(compress_job_t);
+
+static void FNN_NAME(compress_rows)(const FNN_NAME(compress_job_t) *j) {
+    int64_t q = 0;
+    j->bptr[0] = 0;
+    for (long r = 0; r < j->rows; r++) {
+        q += FNN_COMPRESS(j->X + j->src[r] * j->n_cols, j->n_cols, j->bidx + q, j->bval + q);
+        j->bptr[r + 1] = q;
+    }
+}
+
 /* The step's inputs in sparse form: all of X (full batch, src == NULL: sp itself) or its rows
- * src[0..rows) of the dense X (row-major, n_cols) compressed into the batch buffers (every value
- * that is not 0, NaN included); returned as a sparse_t whose ptr/idx/val (rows numbered from 0)
- * and tptr/tidx/tval (Xbᵀ: the batch's columns, built by sparse_columns) describe the step.
- * (Compressing a batch costs a pass over its rows, about what the dense path's gather costs; a
- * sparse copy of all of X would cost a pass over X and its memory per fit: on Fashion-MNIST,
- * 0.1-0.6 s and 185 MB for a 0.3 s epoch.) */
+ * src[0..rows) in slot k (compressed here unless ``ready``); returned as a sparse_t whose
+ * ptr/idx/val (rows numbered from 0) and tptr/tidx/tval (Xbᵀ: the batch's columns, built by
+ * sparse_columns) describe the step. */
 static inline FNN_NAME(sparse_t) FNN_NAME(sparse_rows)(const FNN_NAME(sparse_t) *sp, const T *X, const int64_t *src,
-                                                       long rows, long n_cols) {
+                                                       long rows, long n_cols, long batch, int k, int ready) {
     FNN_NAME(sparse_t) v = *sp;
     if (!src) return v;
-    int64_t q = 0;
-    sp->bptr[0] = 0;
-    for (long r = 0; r < rows; r++) {
-        q += FNN_COMPRESS(X + src[r] * n_cols, n_cols, sp->bidx + q, sp->bval + q);
-        sp->bptr[r + 1] = q;
-    }
-    v.ptr = sp->bptr; v.idx = sp->bidx; v.val = sp->bval;
+    FNN_NAME(compress_job_t) c = {X, src, rows, n_cols, NULL, NULL, NULL};
+    FNN_NAME(batch_slot)(sp, k, batch, n_cols, &c.bptr, &c.bidx, &c.bval);
+    if (!ready) FNN_NAME(compress_rows)(&c);
+    v.ptr = c.bptr; v.idx = c.bidx; v.val = c.bval;
     v.tptr = sp->cptr; v.tidx = sp->cidx; v.tval = sp->cval;
     return v;
 }
 
-/* The batch's columns (Xbᵀ in sparse rows) from its rows, for the weight gradient Xbᵀ·D: a team
- * job (one part, run by thread t, its cursors as scratch) that a helper takes while the caller
- * finishes the forward pass and the other layers' backward. (Built in turn it took 9 % of a
- * W2r-Fashion epoch's samples, in the calling thread, while the helpers waited.) */
+/* The batch's columns (Xbᵀ in sparse rows) from its rows, for the weight gradient Xbᵀ·D, as part 0
+ * of a team job that a helper takes while the caller finishes the forward pass and the other
+ * layers' backward (thread t's cursors as scratch); part 1, when there is a next batch in the run,
+ * compresses its rows into the other slot. (Built in turn, the columns took 9 % of a W2r-Fashion
+ * epoch's samples and the compression 9 % of the calling thread's, while the helpers waited.) */
 typedef struct {
     const FNN_NAME(sparse_t) *v;
     long rows, n_cols;
+    FNN_NAME(compress_job_t) next;
 } FNN_NAME(columns_job_t);
 
 static void FNN_NAME(sparse_columns)(const void *job_, int p, int parts, int t) {
     const FNN_NAME(columns_job_t) *j = (const FNN_NAME(columns_job_t) *)job_;
     const FNN_NAME(sparse_t) *v = j->v;
-    (void)p; (void)parts;
-    FNN_CSC(v->ptr, v->idx, v->val, j->rows, j->n_cols, v->cptr, v->cidx, v->cval, v->cur + t * v->span);
+    (void)parts;
+    if (p == 0)
+        FNN_CSC(v->ptr, v->idx, v->val, j->rows, j->n_cols, v->cptr, v->cidx, v->cval, v->cur + t * v->span);
+    else
+        FNN_NAME(compress_rows)(&j->next);
 }
 
 /* One sparse product C := scale·S·B (+ C if accumulate) of spmm_par, as a job for its threads */
@@ -581,6 +608,7 @@ FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const doub
     FNN_NAME(sparse_t) spv;  /* a step's sparse rows (sparse_rows) */
     fnn_team_t team;  /* spinning helpers of the sparse products, from the first step they split to the run's end */
     int team_state = sparse && run->sparse.threads > 1 ? 0 : -1;  /* −1: none, 0: not started yet, 1: running */
+    int next_ready = 0;  /* the next batch's rows are compressed already (in the other slot) */
     long done = steps;
     if (!gemm) blas_min_weights = LONG_MAX;
     fuse_sgd = fuse_sgd && opt == FNN_OPT_SGD && wd == 0;
@@ -600,9 +628,12 @@ FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const doub
             }
             yt = YbT; lab = lb;
         }
-        FNN_NAME(columns_job_t) columns = {&spv, rows, n_cols};
+        FNN_NAME(columns_job_t) columns = {&spv, rows, n_cols, {X, NULL, 0, n_cols, NULL, NULL, NULL}};
+        const int slot = (int)(s & 1);
         if (sparse) {
-            spv = FNN_NAME(sparse_rows)(&run->sparse, X, order ? order + s * batch : NULL, rows, n_cols);
+            spv = FNN_NAME(sparse_rows)(&run->sparse, X, order ? order + s * batch : NULL, rows, n_cols, batch, slot,
+                                        next_ready);
+            next_ready = 0;
             if (team_state == 0 && (spv.ptr[rows] - spv.ptr[0]) * layout[FNN_COL_FAN_OUT] >= FNN_SPARSE_PAR_MIN)
                 team_state = fnn_team_start(&team, run->sparse.threads) > 1 ? 1 : -1;  /* (no helper: none to stop) */
             spv.team = team_state == 1 ? (void *)&team : NULL;
@@ -611,8 +642,16 @@ FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const doub
         const T scale = mean_reduction ? (T)1 / (T)rows : (T)1;
         const double loss = FNN_NAME(forward_loss)(theta, net, xt, x_sample_major, sparse ? &spv : NULL, yt, rows, scale,
                                                    work, scratch, gemm, blas_min_weights);
-        if (sparse && order && spv.team) {  /* the batch's columns, built by a helper meanwhile */
-            fnn_team_post(&team, FNN_NAME(sparse_columns), &columns, 1);
+        if (sparse && order && spv.team) {  /* helpers meanwhile: the batch's columns, the next batch's rows */
+            const long start = (s + 1) * batch;
+            next_ready = s + 1 < steps && start < n_order;
+            if (next_ready) {
+                columns.next.src = order + start;
+                columns.next.rows = n_order - start < batch ? n_order - start : batch;
+                FNN_NAME(batch_slot)(&run->sparse, 1 - slot, batch, n_cols, &columns.next.bptr, &columns.next.bidx,
+                                     &columns.next.bval);
+            }
+            fnn_team_post(&team, FNN_NAME(sparse_columns), &columns, next_ready ? 2 : 1);
             spv.columns_posted = 1;
         }
         losses[s] = loss;
@@ -657,8 +696,9 @@ FASTNN_CLONES static void FNN_NAME(fused_gradient)(const FNN_NAME(net_t) *run, l
         if (!sparse) xt = FNN_NAME(batch_input)(X, order, s * batch, rows, n_cols, XbT, x_sample_major, 0);
     }
     if (sparse) {
-        const FNN_NAME(sparse_t) spv = FNN_NAME(sparse_rows)(&run->sparse, X, order ? order + s * batch : NULL, rows, n_cols);
-        const FNN_NAME(columns_job_t) columns = {&spv, rows, n_cols};
+        const FNN_NAME(sparse_t) spv = FNN_NAME(sparse_rows)(&run->sparse, X, order ? order + s * batch : NULL, rows, n_cols,
+                                                             batch, 0, 0);
+        const FNN_NAME(columns_job_t) columns = {&spv, rows, n_cols, {X, NULL, 0, n_cols, NULL, NULL, NULL}};
         if (order) FNN_NAME(sparse_columns)(&columns, 0, 1, 0);
         FNN_NAME(sparse_weight_grad_t)(&spv, work + layout[FNN_COL_D_OFF], theta + layout[FNN_COL_W_OFF], grad + layout[FNN_COL_W_OFF],
                                        NULL, layout[FNN_COL_FAN_IN], layout[FNN_COL_FAN_OUT], rows, (T)0, (T)0);
