@@ -88,14 +88,12 @@ SPARSE_SMALL_BLOCK = 512
 # the kernel engine's, fastnn.sparse.rows_below; dense data keeps the dense loop unchanged).
 # Measured with bench/sparse_cloop_crossover.py: SGD steps of 784-300-10 (W2's shape), sparse-loop time /
 # dense-loop time, float32, random sparsity, shuffled rows, fastest of 5 × 400 steps, each run after a
-# 0.3 s pause (shared 2-core AMD EPYC; two runs, ±0.1 between them at 30 %):
+# 0.3 s pause (shared 2-core AMD EPYC; ±0.1 between runs at 30 %):
 #   density              0.10  0.20  0.30  0.40  0.50  0.60  0.80
-#   2 threads, batch 64  0.43  0.54  0.66  0.78  0.88  1.18  1.24   (dense 0.34-0.42 ms/step)
-#                        0.45  0.56  0.85  0.78  0.91  1.01  1.23
-#              batch 16  0.47  0.66  0.74  0.87  0.95  1.04  1.47   (dense 0.11-0.19 ms/step)
-#                        0.47  0.61  0.73  0.83  0.96  1.07  1.38
-#   1 thread,  batch 64  0.32  0.40  0.49  0.57  0.66  0.73  0.90   (dense 0.59-0.60 ms/step)
-#              batch 16  0.36  0.50  0.64  0.75  0.87  0.99  1.34   (dense 0.19-0.20 ms/step)
+#   2 threads, batch 64  0.39  0.51  0.61  0.71  0.81  0.89  1.11   (dense 0.34-0.35 ms/step)
+#              batch 16  0.43  0.60  0.70  0.83  0.92  1.00  1.41   (dense 0.11-0.18 ms/step)
+#   1 thread,  batch 64  0.32  0.40  0.47  0.55  0.63  0.72  0.86   (dense 0.57-0.58 ms/step)
+#              batch 16  0.36  0.50  0.63  0.74  0.86  1.00  1.32   (dense 0.18-0.19 ms/step)
 # MNIST (19 % nonzeros) and Fashion-MNIST (49.8 %) are taken. (The limit was 30 % from an earlier
 # table whose runs followed each other without a pause, and whose sparse products ran on one thread.)
 SPARSE_CLOOP_MAX_DENSITY = 0.5
