@@ -74,11 +74,11 @@ typedef struct {
     const int64_t *tptr; const int32_t *tidx; const T *tval; /* full batch: Xᵀ in sparse rows */
     int64_t *bptr; int32_t *bidx; T *bval;  /* mini-batches: two slots of a batch's rows (batch + 1 offsets, room for batch·n_cols + FASTNN_COMPRESS_SLACK entries; batch_slot) */
     int64_t *cptr; int32_t *cidx; T *cval;  /* and its columns (n_cols + 1 offsets, entries) */
-    int64_t *cur;  /* per thread, span offsets: spmm cursors (thread 0's: also a batch's column counts) */
+    int64_t *cur;  /* per thread, span offsets: spmm cursors (also a batch's column counts, sparse_columns) */
     T *pk;         /* per thread, span·FASTNN_SPMM_CHUNK_BYTES bytes: spmm packing */
     long span;     /* max(batch, n_cols) */
     int threads;   /* threads of the sparse products (at most as many as cur and pk have room for) */
-    T *R;          /* batch × fan_out of the first layer, row-major */
+    T *R;          /* the first layer's batch × fan_out, row-major (forward: rows FNN_R_STRIDE(fan_out) apart from a 64-byte boundary) */
     void *team;    /* a run's spinning helpers (fnn_team_t, spin_team.h) for those products, or NULL: OpenMP */
     int columns_posted;  /* a step's batch columns (tptr..) are being built by the team's helpers */
 } FNN_NAME(sparse_t);
