@@ -16,6 +16,11 @@ def default_num_threads() -> int:
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
+    return usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (respects CPU affinity)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS/Windows

@@ -254,3 +254,24 @@ def test_threads_stay_with_blas_when_later_layers_dominate(two_threads, monkeypa
         Y = np.eye(N_OUT, dtype=np.float32)[y]
         eng = engines.CLoopEngine(model.net, model.parameters, SGD(), X, Y, y, 16, True)
         assert eng.sparse and eng._own_threads == own
+
+
+def test_no_more_spinning_threads_than_cores(monkeypatch):
+    """fastnn.set_num_threads above the cores gives the sparse products no more helpers than cores
+    (spinning threads on a shared core wait on each other)."""
+    from fastnn import _threads, engines
+    from fastnn.train.optim import SGD
+
+    import fastnn.engines.loops as loops
+
+    monkeypatch.setattr(config, "SPARSE_CLOOP_MAX_DENSITY", 1.0)
+    monkeypatch.setattr(loops, "usable_cores", lambda: 1)
+    before = _threads.get_num_threads()
+    fastnn.set_num_threads(2)
+    try:
+        X, y = _data(0.3, np.float32)
+        model = fastnn.DeepMLP([N_IN, 64, N_OUT], seed=0, dtype=np.float32, backend="cython")
+        eng = engines.CLoopEngine(model.net, model.parameters, SGD(), X, np.eye(N_OUT, dtype=np.float32)[y], y, 16, True)
+        assert eng.sparse and not eng._own_threads
+    finally:
+        fastnn.set_num_threads(before)

@@ -14,7 +14,7 @@ import contextlib
 import numpy as np
 
 from .. import config
-from .._threads import blas_on_one_thread, get_num_threads
+from .._threads import blas_on_one_thread, get_num_threads, usable_cores
 from ..codes import COL_FAN_IN, COL_FAN_OUT
 from ..sparse import loop_buffers, loop_first_layer
 from .base import Engine
@@ -104,6 +104,7 @@ class CLoopEngine(LoopEngine):
         rows = self.X.shape[0] if self.full_batch else self.batch
         threads = get_num_threads() if config.SPARSE_CLOOP_THREADS is None else \
             min(get_num_threads(), config.SPARSE_CLOOP_THREADS)
+        threads = min(threads, usable_cores())  # spinning helpers beyond the cores would wait on each other
         weights = self.layout[:, COL_FAN_IN] * self.layout[:, COL_FAN_OUT]
         if weights[0] < weights[1:].sum():  # the other layers' products need BLAS's threads more
             threads = 1
