@@ -194,15 +194,17 @@ def loop_first_layer(X, full_batch: bool):
 
 
 def loop_buffers(csr, n_cols: int, dtype, rows: int, fan_out: int, threads: int = 1) -> tuple:
-    """The 15 arrays of the C loop's sparse first layer (kernels/_cykernels.pyx: SmallNet(sparse=)):
-    full batch (``csr``: X in sparse rows): X's (indptr, indices, values) and Xᵀ's; mini-batches of
-    ``rows`` rows (``csr`` None): room for two batches' rows (2 × (rows + 1) offsets, 2 × (rows·n_cols
-    + 16) entries: the C loop compresses the next batch while the current one is in use) and a batch's
-    columns (n_cols + 1 offsets, rows·n_cols + 16 entries); then, for each of ``threads`` threads, the products'
-    cursors (max(rows, n_cols)) and packing space (max(rows, n_cols)·256 bytes); and the rows ×
-    fan_out scratch, its rows padded to 16 values and 16 more for aligning its start
-    (kernels/small_net.h: FNN_R_STRIDE). Unused arrays (and empty ones) hold one element."""
+    """The 15 arrays of the C loop's sparse first layer (kernels/_cykernels.pyx: SmallNet(sparse=)),
+    sized by kernels/small_net.h (``_cykernels.sparse_buffer_sizes``): full batch (``csr``: X in
+    sparse rows): X's (indptr, indices, values) and Xᵀ's; mini-batches of ``rows`` rows (``csr``
+    None): two slots of a batch's compressed rows (the C loop compresses the next batch while the
+    current one is in use) and room for its columns; then, for each of ``threads`` threads, the
+    products' cursors (max(rows, n_cols)) and packing space; and the first layer's scratch R. Unused
+    arrays (and empty ones) hold one element."""
+    from . import _cykernels
+
     dt, d = np.dtype(dtype), int(n_cols)
+    slot, pack_bytes, r_values = _cykernels.sparse_buffer_sizes(rows, d, fan_out)
 
     def some(a, dtype):  # never empty: the C side takes the address of the first element
         return a if a.size else np.zeros(1, dtype=dtype)
@@ -215,10 +217,9 @@ def loop_buffers(csr, n_cols: int, dtype, rows: int, fan_out: int, threads: int 
         batch = (one_i64, one_i32, one_t, one_i64, one_i32, one_t)
     else:
         parts = (one_i64, one_i32, one_t, one_i64, one_i32, one_t)
-        cap = rows * d + 16  # (the C loop's compression writes up to 16 values past the last it keeps)
-        batch = (np.zeros(2 * (rows + 1), np.int64), np.zeros(2 * cap, np.int32), np.zeros(2 * cap, dt),
-                 np.zeros(d + 1, np.int64), np.zeros(cap, np.int32), np.zeros(cap, dt))
+        batch = (np.zeros(2 * (rows + 1), np.int64), np.zeros(2 * slot, np.int32), np.zeros(2 * slot, dt),
+                 np.zeros(d + 1, np.int64), np.zeros(slot, np.int32), np.zeros(slot, dt))
     span = max(rows, d)
     return (*parts, *batch,
-            np.zeros(span * threads, np.int64), np.zeros(span * 256 // dt.itemsize * threads, dt),
-            np.zeros(rows * (-(-fan_out // 16) * 16) + 16, dt))
+            np.zeros(span * threads, np.int64), np.zeros(-(-pack_bytes // dt.itemsize) * threads, dt),
+            np.zeros(r_values, dt))

@@ -36,6 +36,9 @@ cdef extern from "rowwise.h":
     void fastnn_softmax_rows_d(double *a, long rows, long m) nogil
 
 cdef extern from "small_net.h":
+    long FNN_R_VALUES(long rows, long fo)
+    long FNN_SLOT_VALUES(long rows, long n)
+    long FNN_PACK_BYTES(long span)
     ctypedef void (*fnn_sgemm_t)(char *, char *, int *, int *, int *, float *, float *, int *, float *, int *,
                                  float *, float *, int *) noexcept nogil
     ctypedef void (*fnn_dgemm_t)(char *, char *, int *, int *, int *, double *, double *, int *, double *, int *,
@@ -673,11 +676,11 @@ cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long 
             lo, hi = min(lo, tidx[i]), max(hi, tidx[i])
         _require(lo >= 0 and hi < n_rows, "SmallNet: transposed sparse row index out of range")
     else:
-        _require(bptr.shape[0] >= 2 * (rows + 1) and cptr.shape[0] > n_cols and bidx.shape[0] >= 2 * (rows * n_cols + 16)
-                 and min(bval.shape[0], cidx.shape[0], cval.shape[0]) >= bidx.shape[0] // 2 and bval.shape[0] >= bidx.shape[0],
+        _require(bptr.shape[0] >= 2 * (rows + 1) and min(bidx.shape[0], bval.shape[0]) >= 2 * FNN_SLOT_VALUES(rows, n_cols)
+                 and cptr.shape[0] > n_cols and min(cidx.shape[0], cval.shape[0]) >= FNN_SLOT_VALUES(rows, n_cols),
                  "SmallNet: sparse batch buffers too small")
-    _require(cur.shape[0] >= span and pk.shape[0] * sizeof(floating) >= span * 256
-             and R.shape[0] >= rows * ((fan_out + 15) // 16 * 16) + 16,
+    _require(cur.shape[0] >= span and pk.shape[0] * sizeof(floating) >= FNN_PACK_BYTES(span)
+             and R.shape[0] >= FNN_R_VALUES(rows, fan_out),
              "SmallNet: sparse work buffers too small")
     if (net_p is net_f_p and floating is float) or (net_p is net_d_p and floating is double):
         if full_batch:
@@ -692,9 +695,17 @@ cdef int _fill_sparse(net_p run, const floating[::1] values, tuple sparse, long 
         run.sparse.span = span
         run.sparse.team = NULL
         run.sparse.columns_posted = 0
-        run.sparse.threads = min(cur.shape[0] // span, pk.shape[0] * sizeof(floating) // (span * 256))
+        run.sparse.threads = min(cur.shape[0] // span, pk.shape[0] * sizeof(floating) // FNN_PACK_BYTES(span))
     else:
         raise TypeError("SmallNet: the sparse values and theta differ in element type")
+
+
+def sparse_buffer_sizes(long rows, long n_cols, long fan_out):
+    """(one slot of a mini-batch's compressed rows or of its columns, in values; one thread's
+    packing space, in bytes, for max(rows, n_cols); the scratch R, in values): the sizes the sparse
+    first layer's buffers need for steps of ``rows`` rows (kernels/small_net.h), which
+    fastnn.sparse.loop_buffers allocates."""
+    return FNN_SLOT_VALUES(rows, n_cols), FNN_PACK_BYTES(max(rows, n_cols)), FNN_R_VALUES(rows, fan_out)
 
 
 cdef class SmallNet:

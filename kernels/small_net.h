@@ -17,10 +17,19 @@
  * entries × units): an OpenMP team costs a few µs a region, a 16-row batch of 784→300 at 19 %
  * nonzeros about 700 000 multiply-adds. */
 #define FNN_SPARSE_PAR_MIN 262144
-/* Row stride (values) of the sparse first layer's row-major scratch R for fo units: a whole number
- * of 64-byte lines for float and double; R holds rows·FNN_R_STRIDE(fo) + 16 values (the 16 for the
- * alignment of its start, fastnn.sparse.loop_buffers) */
+/* The sparse first layer's buffers, sized here once (fastnn.sparse.loop_buffers allocates them
+ * through fastnn._cykernels, SmallNet checks them):
+ *   FNN_R_STRIDE(fo)          row stride (values) of the row-major scratch R for fo units: a whole
+ *                             number of 64-byte lines for float and double
+ *   FNN_R_VALUES(rows, fo)    R's length: its rows, and 16 values for aligning its start to 64 bytes
+ *   FNN_SLOT_VALUES(rows, n)  one slot of a mini-batch's compressed rows (two slots: the next batch
+ *                             is compressed while one is in use), or its columns: every value of its
+ *                             rows and the compression's slack
+ *   FNN_PACK_BYTES(span)      one thread's packing space of the products (spmm's pk) */
 #define FNN_R_STRIDE(fo) (((fo) + 15) / 16 * 16)
+#define FNN_R_VALUES(rows, fo) ((rows) * FNN_R_STRIDE(fo) + 16)
+#define FNN_SLOT_VALUES(rows, n) ((rows) * (n) + FASTNN_COMPRESS_SLACK)
+#define FNN_PACK_BYTES(span) ((span) * FASTNN_SPMM_CHUNK_BYTES)
 
 /* First outer row of part t of nt of the n sparse rows at ptr, splitting their stored entries
  * evenly: the smallest r with ptr[r] − ptr[0] ≥ t·nnz/nt */

@@ -72,13 +72,13 @@ typedef struct {
 typedef struct {
     const int64_t *ptr; const int32_t *idx; const T *val;    /* full batch: all of X (rows × n_cols) in sparse rows */
     const int64_t *tptr; const int32_t *tidx; const T *tval; /* full batch: Xᵀ in sparse rows */
-    int64_t *bptr; int32_t *bidx; T *bval;  /* mini-batches: two slots of a batch's rows (batch + 1 offsets, room for batch·n_cols + FASTNN_COMPRESS_SLACK entries; batch_slot) */
+    int64_t *bptr; int32_t *bidx; T *bval;  /* mini-batches: two slots of a batch's rows (batch + 1 offsets, FNN_SLOT_VALUES entries; batch_slot) */
     int64_t *cptr; int32_t *cidx; T *cval;  /* and its columns (n_cols + 1 offsets, entries) */
     int64_t *cur;  /* per thread, span offsets: spmm cursors (also a batch's column counts, sparse_columns) */
-    T *pk;         /* per thread, span·FASTNN_SPMM_CHUNK_BYTES bytes: spmm packing */
+    T *pk;         /* per thread, FNN_PACK_BYTES(span) bytes: spmm packing */
     long span;     /* max(batch, n_cols) */
     int threads;   /* threads of the sparse products (at most as many as cur and pk have room for) */
-    T *R;          /* the first layer's batch × fan_out, row-major (forward: rows FNN_R_STRIDE(fan_out) apart from a 64-byte boundary) */
+    T *R;          /* FNN_R_VALUES(batch, fan_out): the first layer's batch × fan_out, row-major (forward: rows FNN_R_STRIDE(fan_out) apart from a 64-byte boundary) */
     void *team;    /* a run's spinning helpers (fnn_team_t, spin_team.h) for those products, or NULL: OpenMP */
     int columns_posted;  /* a step's batch columns (tptr..) are being built by the team's helpers */
 } FNN_NAME(sparse_t);
@@ -270,7 +270,7 @@ static inline void FNN_NAME(transpose)(const T *restrict S, long r, long c, long
  * batch's rows while the current one's are in use; slot k of batches of up to ``batch`` rows */
 static inline void FNN_NAME(batch_slot)(const FNN_NAME(sparse_t) *sp, int k, long batch, long n_cols, int64_t **bptr,
                                         int32_t **bidx, T **bval) {
-    const long cap = batch * n_cols + FASTNN_COMPRESS_SLACK;
+    const long cap = FNN_SLOT_VALUES(batch, n_cols);
     *bptr = sp->bptr + k * (batch + 1);
     *bidx = sp->bidx + k * cap;
     *bval = sp->bval + k * cap;
@@ -358,7 +358,7 @@ static void FNN_NAME(spmm_part)(const void *job_, int p, int parts, int t) {
     const FNN_NAME(spmm_job_t) *j = (const FNN_NAME(spmm_job_t) *)job_;
     const FNN_NAME(sparse_t) *sp = j->sp;
     enum { VL = 64 / sizeof(T) };
-    const long pk_len = sp->span * (FASTNN_SPMM_CHUNK_BYTES / (long)sizeof(T)), m = j->m;
+    const long pk_len = FNN_PACK_BYTES(sp->span) / (long)sizeof(T), m = j->m;
     int64_t *cur = sp->cur + t * sp->span;
     T *pk = sp->pk + t * pk_len;
     if (j->by_units) {  /* units j0..j1−1, whole vectors; the last part to m */
@@ -402,7 +402,7 @@ static inline void FNN_NAME(spmm_par)(const FNN_NAME(sparse_t) *sp, const int64_
 
 /* Z := f(Wᵀ·Xᵀ + b), feature-major Z (fo × n), from the step's rows X in sparse form (see
  * sparse_rows): R := X·W skipping X's zeros (n × fo, row-major), then Z := Rᵀ + b. R's rows start
- * on cache lines (sp->R holds n·FNN_R_STRIDE(fo) values after the first 64-byte boundary): threads
+ * on cache lines (FNN_R_VALUES: n rows FNN_R_STRIDE(fo) values apart after the first 64-byte boundary): threads
  * that split the units (spmm_part) then never write the same cache line of a row. (With rows fo
  * values apart, 300 floats, the line at their boundary went back and forth in most rows; a W2r-
  * Fashion epoch took 0.47-0.55 s in some processes against 0.30-0.36 in others.) */
@@ -659,7 +659,8 @@ FASTNN_CLONES static long FNN_NAME(train)(const FNN_NAME(net_t) *run, const doub
         const int finite = isfinite(loss), fused = fuse_sgd && finite;
         FNN_NAME(backward)(theta, grad, net, xt, x_sample_major, sparse ? &spv : NULL, rows, wd, work, gemm,
                            blas_min_weights, fused ? (T)lrs[s] : (T)0);
-        if (sparse && spv.columns_posted) fnn_team_wait(&team);  /* (done already in the weight gradient) */
+        /* (the weight gradient has waited for it: this only keeps a posted job from outliving `columns`) */
+        if (sparse && spv.columns_posted) fnn_team_wait(&team);
         if (!finite) {
             done = s;
             break;
