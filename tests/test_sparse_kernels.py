@@ -54,6 +54,23 @@ def test_to_csr_round_trip_and_rows(rng):
     np.testing.assert_array_equal(csr.block(3, 8).transpose().toarray(), X[3:8].T)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [15, 16, 33, 784])
+def test_to_csr_keeps_every_nonzero_in_order(dtype, width, rng):
+    """The fill compresses rows sixteen floats at a time (AVX-512) with a scalar tail: NaN and ±inf
+    are kept, −0.0 is a zero, and rows end wherever the vectors do."""
+    X = rng.random((40, width)).astype(dtype)
+    X[X < 0.5] = 0
+    X[1], X[2, ::3], X[3, -1] = 0, -0.0, np.nan
+    X[5, 0], X[6, width // 2] = np.inf, -np.inf
+    csr = to_csr(X)
+    np.testing.assert_array_equal(csr.toarray(), np.where(X == 0, 0, X))
+    assert csr.nnz == np.count_nonzero(X)
+    for i in (3, 5, 6, 39):
+        lo, hi = csr.indptr[i], csr.indptr[i + 1]
+        np.testing.assert_array_equal(csr.indices[lo:hi], np.flatnonzero(X[i]))
+
+
 def test_to_csr_and_csr_rows_reject_bad_input():
     with pytest.raises(ValueError, match="2-D float array"):
         to_csr(np.ones(5))
